@@ -1,0 +1,47 @@
+import { checkAlign } from './align.js';
+import { PAGE_SIZE_1G, PAGE_SIZE_2M, PAGE_SIZE_4K, type PageSize } from './constants.js';
+import { fail } from './errors.js';
+import type { AddrRange } from './range.js';
+
+/** True when `size` is one of the x86-64 page sizes (4 KiB, 2 MiB, 1 GiB). */
+export function isPageSize(size: number): size is PageSize {
+  return size === PAGE_SIZE_4K || size === PAGE_SIZE_2M || size === PAGE_SIZE_1G;
+}
+
+/** Throws `E_INVALID` unless `size` is 4 KiB, 2 MiB or 1 GiB. */
+export function checkPageSize(size: number): asserts size is PageSize {
+  if (!isPageSize(size)) fail('E_INVALID', `page size ${size} is not 4 KiB, 2 MiB or 1 GiB`, { size });
+}
+
+/**
+ * The number of pages of `pageSize` bytes that the range touches (a partly covered page counts).
+ *
+ * @throws VmkitError `E_INVALID` if `pageSize` is not a power of two
+ */
+export function pageCount(range: AddrRange, pageSize: number = PAGE_SIZE_4K): number {
+  checkAlign(pageSize);
+  if (range.isEmpty()) return 0;
+  const first = range.start - (range.start % pageSize);
+  const lastEnd = range.end % pageSize === 0 ? range.end : range.end - (range.end % pageSize) + pageSize;
+  return (lastEnd - first) / pageSize;
+}
+
+/**
+ * Iterates the start address of every page of `pageSize` bytes that the range touches, in order.
+ * The first page starts at `range.start` rounded down.
+ *
+ * @throws VmkitError `E_INVALID` if `pageSize` is not a power of two
+ */
+export function* pagesOf<A extends number>(range: AddrRange<A>, pageSize: number = PAGE_SIZE_4K): Generator<A> {
+  checkAlign(pageSize);
+  for (let a = range.start - (range.start % pageSize); a < range.end; a += pageSize) yield a as A;
+}
+
+/**
+ * Calls `fn` with the start of every page of `pageSize` bytes that the range touches, in order; the
+ * allocation-free form of {@link pagesOf}.
+ */
+export function forEachPage<A extends number>(range: AddrRange<A>, pageSize: number, fn: (page: A) => void): void {
+  checkAlign(pageSize);
+  for (let a = range.start - (range.start % pageSize); a < range.end; a += pageSize) fn(a as A);
+}

@@ -1,0 +1,16 @@
+import { fail } from './errors.js';
+
+const HEX = /^0x[0-9a-f](?:_?[0-9a-f])*$/i;
+const DEC = /^[0-9](?:_?[0-9])*$/;
+
+/**
+ * Parses address text into a BigInt: `0x…` hex or decimal, underscores between digits allowed,
+ * surrounding white space ignored.
+ *
+ * @throws VmkitError `E_INVALID` for anything else (signs, empty text, other bases)
+ */
+export function parseBigInt(text: string, what = 'value'): bigint {
+  const t = text.trim();
+  if (HEX.test(t) || DEC.test(t)) return BigInt(t.replace(/_/g, ''));
+  return fail('E_INVALID', `cannot parse ${JSON.stringify(text)} as a ${what} (hex 0x… or decimal)`, { text });
+}

@@ -1,0 +1,172 @@
+import { checkAligned, checkUint, fail, formatHex, PAGE_SIZE_4K, type PhysAddr } from '@vmkit/addr';
+
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
+  throw new Error('@vmkit/paging-x86_64 needs a little-endian host (typed arrays are used as x86 memory)');
+}
+
+/** The largest single ArrayBuffer the memory uses; larger memories are split into chunks of this size. */
+export const PHYS_CHUNK_SIZE = 0x4000_0000; // 1 GiB
+const CHUNK_SHIFT_DIV = PHYS_CHUNK_SIZE;
+
+/** Options of {@link PhysicalMemory}. */
+export interface PhysicalMemoryOptions {
+  /** Bytes of RAM, a positive multiple of 4 KiB (at most 2^52). */
+  size: number;
+}
+
+/**
+ * Simulated RAM: `size` bytes at physical addresses `[0, size)`, held in typed arrays (one
+ * `ArrayBuffer` up to 1 GiB, several past that), little-endian like x86. Byte 0 is physical address 0.
+ *
+ * Every access is bounds-checked against `size` and throws `E_RANGE` outside it (an emulator maps that
+ * to a machine check or ignores it; the MMU never produces such an address from valid tables). Word
+ * accesses (`read32`, `read64Words`) at a 4-byte-aligned address are single typed-array reads.
+ */
+export class PhysicalMemory {
+  /** Size in bytes. */
+  readonly size: number;
+  /** The chunks as bytes; `u8[0]` holds physical addresses `[0, min(size, 1 GiB))`. */
+  readonly u8: readonly Uint8Array[];
+  /** The same chunks as 32-bit little-endian words (index = (pa mod 1 GiB) / 4). */
+  readonly u32: readonly Uint32Array[];
+  /** With one chunk (size ≤ 1 GiB): its word view, for the fastest paths; else undefined. */
+  readonly flat32: Uint32Array | undefined;
+  /** With one chunk: its byte view; else undefined. */
+  readonly flat8: Uint8Array | undefined;
+
+  /**
+   * @throws VmkitError `E_INVALID`/`E_RANGE` unless `size` is a positive integer, `E_UNALIGNED` unless
+   *   it is a multiple of 4 KiB
+   */
+  constructor(options: PhysicalMemoryOptions | number) {
+    const size = typeof options === 'number' ? options : options.size;
+    checkUint(size, 'memory size');
+    if (size === 0) fail('E_RANGE', 'memory size 0 is not positive', { size });
+    checkAligned(size, PAGE_SIZE_4K, 'memory size');
+    if (size > 2 ** 52) fail('E_RANGE', `memory size ${formatHex(size)} passes 2^52`, { size });
+    this.size = size;
+    const u8: Uint8Array[] = [];
+    const u32: Uint32Array[] = [];
+    for (let off = 0; off < size; off += PHYS_CHUNK_SIZE) {
+      const buf = new ArrayBuffer(Math.min(PHYS_CHUNK_SIZE, size - off));
+      u8.push(new Uint8Array(buf));
+      u32.push(new Uint32Array(buf));
+    }
+    this.u8 = u8;
+    this.u32 = u32;
+    this.flat32 = u32.length === 1 ? u32[0] : undefined;
+    this.flat8 = u8.length === 1 ? u8[0] : undefined;
+  }
+
+  /** Throws `E_RANGE` unless `[pa, pa + len)` lies inside the memory. */
+  checkRange(pa: number, len: number): void {
+    if (!(Number.isInteger(pa) && Number.isInteger(len) && pa >= 0 && len >= 0 && pa + len <= this.size)) {
+      fail('E_RANGE', `physical range [${formatHex(pa)}, +${len}) is outside memory of ${formatHex(this.size)} bytes`, {
+        pa,
+        len,
+      });
+    }
+  }
+
+  /** Reads the byte at `pa`. */
+  read8(pa: PhysAddr | number): number {
+    this.checkRange(pa, 1);
+    return this.u8[Math.floor(pa / CHUNK_SHIFT_DIV)]![pa % CHUNK_SHIFT_DIV]!;
+  }
+
+  /** Writes the low 8 bits of `value` at `pa`. */
+  write8(pa: PhysAddr | number, value: number): void {
+    this.checkRange(pa, 1);
+    this.u8[Math.floor(pa / CHUNK_SHIFT_DIV)]![pa % CHUNK_SHIFT_DIV] = value;
+  }
+
+  /** Reads the unsigned little-endian 32-bit word at `pa` (any alignment). */
+  read32(pa: PhysAddr | number): number {
+    this.checkRange(pa, 4);
+    if ((pa & 3) === 0) return this.u32[Math.floor(pa / CHUNK_SHIFT_DIV)]![(pa % CHUNK_SHIFT_DIV) / 4]!;
+    return (this.read8(pa) | (this.read8(pa + 1) << 8) | (this.read8(pa + 2) << 16) | (this.read8(pa + 3) << 24)) >>> 0;
+  }
+
+  /** Writes `value` (taken modulo 2^32) as a little-endian 32-bit word at `pa` (any alignment). */
+  write32(pa: PhysAddr | number, value: number): void {
+    this.checkRange(pa, 4);
+    if ((pa & 3) === 0) {
+      this.u32[Math.floor(pa / CHUNK_SHIFT_DIV)]![(pa % CHUNK_SHIFT_DIV) / 4] = value;
+      return;
+    }
+    for (let i = 0; i < 4; i++) this.write8(pa + i, (value >>> (8 * i)) & 0xff);
+  }
+
+  /** Reads the 64-bit value at `pa` as a BigInt (edges only; hot paths read two words with {@link read32}). */
+  read64(pa: PhysAddr | number): bigint {
+    return (BigInt(this.read32(pa + 4)) << 32n) | BigInt(this.read32(pa));
+  }
+
+  /** Writes a 64-bit BigInt at `pa` (low 64 bits of `value`). */
+  write64(pa: PhysAddr | number, value: bigint): void {
+    this.checkRange(pa, 8);
+    this.write32(pa, Number(value & 0xffff_ffffn));
+    this.write32(pa + 4, Number((value >> 32n) & 0xffff_ffffn));
+  }
+
+  /** Copies `len` bytes out of memory starting at `pa` into a new array. */
+  readBytes(pa: PhysAddr | number, len: number): Uint8Array {
+    this.checkRange(pa, len);
+    const out = new Uint8Array(len);
+    this.forEachSpan(pa, len, (chunk, off, n, done) => out.set(chunk.subarray(off, off + n), done));
+    return out;
+  }
+
+  /** Copies `data` into memory at `pa`. */
+  writeBytes(pa: PhysAddr | number, data: Uint8Array): void {
+    this.checkRange(pa, data.length);
+    this.forEachSpan(pa, data.length, (chunk, off, n, done) => chunk.set(data.subarray(done, done + n), off));
+  }
+
+  /** Sets `len` bytes at `pa` to `byte` (default 0). */
+  fill(pa: PhysAddr | number, len: number, byte = 0): void {
+    this.checkRange(pa, len);
+    this.forEachSpan(pa, len, (chunk, off, n) => chunk.fill(byte, off, off + n));
+  }
+
+  /** Copies `len` bytes from `src` to `dst` (overlap-safe, like memmove). */
+  copy(dst: PhysAddr | number, src: PhysAddr | number, len: number): void {
+    this.checkRange(src, len);
+    this.checkRange(dst, len);
+    if (this.u8.length === 1) {
+      this.u8[0]!.copyWithin(dst, src, src + len);
+      return;
+    }
+    this.writeBytes(dst, this.readBytes(src, len));
+  }
+
+  /** The whole memory as one raw little-endian image (byte 0 = physical address 0), a copy. */
+  exportImage(): Uint8Array {
+    return this.readBytes(0, this.size);
+  }
+
+  /**
+   * Loads a raw image at physical address 0 (the rest of memory is left as it is).
+   *
+   * @throws VmkitError `E_RANGE` if the image is larger than the memory
+   */
+  importImage(image: Uint8Array): void {
+    this.writeBytes(0, image);
+  }
+
+  private forEachSpan(
+    pa: number,
+    len: number,
+    fn: (chunk: Uint8Array, off: number, n: number, done: number) => void,
+  ): void {
+    let done = 0;
+    while (done < len) {
+      const a = pa + done;
+      const c = Math.floor(a / CHUNK_SHIFT_DIV);
+      const off = a % CHUNK_SHIFT_DIV;
+      const n = Math.min(len - done, PHYS_CHUNK_SIZE - off);
+      fn(this.u8[c]!, off, n, done);
+      done += n;
+    }
+  }
+}
