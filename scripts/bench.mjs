@@ -5,7 +5,7 @@
 // Usage: pnpm bench [filter]   (filter: a substring of the bench file path, e.g. `addr`)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, platform, arch, tmpdir } from 'node:os';
+import { arch, cpus, platform, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -36,7 +36,8 @@ for (const f of selected) {
 const metrics = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : {};
 const resultsPath = join(root, 'bench', 'results.json');
 mkdirSync(join(root, 'bench'), { recursive: true });
-const previous = existsSync(resultsPath) && filter ? JSON.parse(readFileSync(resultsPath, 'utf8')).metrics ?? {} : {};
+const previous =
+  existsSync(resultsPath) && filter ? (JSON.parse(readFileSync(resultsPath, 'utf8')).metrics ?? {}) : {};
 const machine = {
   node: process.version,
   v8: process.versions.v8,
@@ -50,8 +51,11 @@ const machine = {
 const all = { ...previous, ...metrics };
 writeFileSync(resultsPath, `${JSON.stringify({ machine, metrics: all }, null, 2)}\n`);
 console.log('\nmetric'.padEnd(40), 'value');
-for (const [k, v] of Object.entries(all).sort()) console.log(k.padEnd(39), typeof v === 'number' ? +v.toPrecision(5) : v);
-console.log(`\nwrote bench/results.json (${Object.keys(all).length} metrics from ${selected.length} bench files)`);
+for (const [k, v] of Object.entries(all).sort())
+  console.log(k.padEnd(39), typeof v === 'number' ? +v.toPrecision(5) : v);
+console.log(
+  `\nwrote bench/results.json (${Object.keys(all).length} metrics from ${selected.length} bench files)`,
+);
 rmSync(out, { force: true });
 if (failed) {
   console.error(`${failed} bench file(s) failed`);

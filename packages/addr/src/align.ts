@@ -3,12 +3,18 @@ import { fail } from './errors.js';
 
 /** True when `n` is a positive integer power of two that a Number holds exactly (1 .. 2^52). */
 export function isPowerOfTwo(n: number): boolean {
-  return Number.isInteger(n) && n > 0 && n <= 2 ** 52 && (n < 2 ** 31 ? (n & (n - 1)) === 0 : Number.isInteger(Math.log2(n)));
+  return (
+    Number.isInteger(n) &&
+    n > 0 &&
+    n <= 2 ** 52 &&
+    (n < 2 ** 31 ? (n & (n - 1)) === 0 : Number.isInteger(Math.log2(n)))
+  );
 }
 
-/** Throws `E_INVALID` unless `align` is a power of two. */
+/** Throws `E_INVALID` unless `align` is a power of two (1 .. 2^52). */
 export function checkAlign(align: number): void {
-  if (!isPowerOfTwo(align)) fail('E_INVALID', `alignment ${align} is not a power of two in [1, 2^52]`, { align });
+  if (!isPowerOfTwo(align))
+    fail('E_INVALID', `alignment ${align} is not a power of two in [1, 2^52]`, { align });
 }
 
 /** Throws unless `value` is an integer in `[0, 2^53)`. */
@@ -28,7 +34,9 @@ export function checkUint(value: number, what = 'value'): void {
  *   use {@link checkUint} first when it comes from outside.
  */
 export function alignDown<T extends number>(value: T, align: number): T {
-  return (value - (value % align)) as T;
+  // `&` keeps the low 32 bits of an integer below 2^53 (ToInt32), which is exact for masks below 2^31;
+  // Number `%` would compile to an fmod call, ~10x slower.
+  return (align <= 0x8000_0000 ? value - (value & (align - 1)) : Math.floor(value / align) * align) as T;
 }
 
 /**
@@ -42,22 +50,25 @@ export function alignDown<T extends number>(value: T, align: number): T {
  * @throws VmkitError `E_OVERFLOW` if the result would reach 2^53
  */
 export function alignUp<T extends number>(value: T, align: number): T {
-  const rem = value % align;
-  if (rem === 0) return value;
-  const r = value - rem + align;
+  const down = alignDown(value, align);
+  if (down === value) return value;
+  const r = down + align;
   if (r >= EXACT_LIMIT) fail('E_OVERFLOW', `aligning ${value} up to ${align} passes 2^53`, { value, align });
   return r as T;
 }
 
-/** True when `value` is a multiple of `align` (a power of two). Never throws. */
+/** True when `value` (an integer below 2^53) is a multiple of `align` (a power of two). Never throws. */
 export function isAligned(value: number, align: number): boolean {
-  return value % align === 0;
+  return align <= 0x8000_0000 ? (value & (align - 1)) === 0 : value % align === 0;
 }
 
 /** Throws `E_UNALIGNED` unless `value` is a multiple of `align`; `what` names the value in the message. */
 export function checkAligned(value: number, align: number, what = 'value'): void {
-  if (value % align !== 0) {
-    fail('E_UNALIGNED', `${what} ${formatHex(value)} is not aligned to ${formatHex(align)}`, { value, align });
+  if (!isAligned(value, align)) {
+    fail('E_UNALIGNED', `${what} ${formatHex(value)} is not aligned to ${formatHex(align)}`, {
+      value,
+      align,
+    });
   }
 }
 

@@ -32,7 +32,10 @@ export function pageCount(range: AddrRange, pageSize: number = PAGE_SIZE_4K): nu
  *
  * @throws VmkitError `E_INVALID` if `pageSize` is not a power of two
  */
-export function* pagesOf<A extends number>(range: AddrRange<A>, pageSize: number = PAGE_SIZE_4K): Generator<A> {
+export function* pagesOf<A extends number>(
+  range: AddrRange<A>,
+  pageSize: number = PAGE_SIZE_4K,
+): Generator<A> {
   checkAlign(pageSize);
   for (let a = range.start - (range.start % pageSize); a < range.end; a += pageSize) yield a as A;
 }
@@ -41,7 +44,11 @@ export function* pagesOf<A extends number>(range: AddrRange<A>, pageSize: number
  * Calls `fn` with the start of every page of `pageSize` bytes that the range touches, in order; the
  * allocation-free form of {@link pagesOf}.
  */
-export function forEachPage<A extends number>(range: AddrRange<A>, pageSize: number, fn: (page: A) => void): void {
+export function forEachPage<A extends number>(
+  range: AddrRange<A>,
+  pageSize: number,
+  fn: (page: A) => void,
+): void {
   checkAlign(pageSize);
   for (let a = range.start - (range.start % pageSize); a < range.end; a += pageSize) fn(a as A);
 }

@@ -12,5 +12,7 @@ const DEC = /^[0-9](?:_?[0-9])*$/;
 export function parseBigInt(text: string, what = 'value'): bigint {
   const t = text.trim();
   if (HEX.test(t) || DEC.test(t)) return BigInt(t.replace(/_/g, ''));
-  return fail('E_INVALID', `cannot parse ${JSON.stringify(text)} as a ${what} (hex 0x… or decimal)`, { text });
+  return fail('E_INVALID', `cannot parse ${JSON.stringify(text)} as a ${what} (hex 0x… or decimal)`, {
+    text,
+  });
 }

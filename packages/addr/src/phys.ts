@@ -45,7 +45,10 @@ export function physAdd(pa: PhysAddr, delta: number): PhysAddr {
   if (!Number.isInteger(delta)) fail('E_INVALID', `offset ${delta} is not an integer`, { pa, delta });
   const r = pa + delta;
   if (r < 0 || r >= PHYS_SPACE_END) {
-    fail('E_OVERFLOW', `${formatHex(pa)} + ${delta} leaves the physical address space [0, 2^52)`, { pa, delta });
+    fail('E_OVERFLOW', `${formatHex(pa)} + ${delta} leaves the physical address space [0, 2^52)`, {
+      pa,
+      delta,
+    });
   }
   return r as PhysAddr;
 }

@@ -32,7 +32,8 @@ export class AddrRange<A extends number = number> {
   static of<A extends number>(start: A, end: A | number): AddrRange<A> {
     checkUint(start, 'range start');
     checkUint(end, 'range end');
-    if (end < start) fail('E_RANGE', `range end ${formatHex(end)} is below its start ${formatHex(start)}`, { start, end });
+    if (end < start)
+      fail('E_RANGE', `range end ${formatHex(end)} is below its start ${formatHex(start)}`, { start, end });
     return new AddrRange(start, end as A);
   }
 
@@ -45,7 +46,8 @@ export class AddrRange<A extends number = number> {
     checkUint(start, 'range start');
     checkUint(size, 'range size');
     const end = start + size;
-    if (end >= 2 ** 53) fail('E_OVERFLOW', `${formatHex(start)} + ${formatHex(size)} passes 2^53`, { start, size });
+    if (end >= 2 ** 53)
+      fail('E_OVERFLOW', `${formatHex(start)} + ${formatHex(size)} passes 2^53`, { start, size });
     return new AddrRange(start, end as A);
   }
 
@@ -58,9 +60,13 @@ export class AddrRange<A extends number = number> {
    */
   static virt(start: VirtAddr, end: number): AddrRange<VirtAddr> {
     const r = AddrRange.of(start, end as VirtAddr);
-    if (end > VIRT_SPACE_END) fail('E_OVERFLOW', `range end ${formatHex(end)} passes the top of the 48-bit space`, { end });
+    if (end > VIRT_SPACE_END)
+      fail('E_OVERFLOW', `range end ${formatHex(end)} passes the top of the 48-bit space`, { end });
     if (start < HIGHER_HALF_BITS && end > HIGHER_HALF_BITS) {
-      fail('E_NONCANONICAL', `range [${formatVirtAddr(start)}, …) crosses the non-canonical hole`, { start, end });
+      fail('E_NONCANONICAL', `range [${formatVirtAddr(start)}, …) crosses the non-canonical hole`, {
+        start,
+        end,
+      });
     }
     return r;
   }

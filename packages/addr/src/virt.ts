@@ -1,6 +1,6 @@
+import { alignDown, formatHex } from './align.js';
 import { EXACT_LIMIT, HIGHER_HALF_BITS, PAGE_SIZE_4K, VIRT_SPACE_END } from './constants.js';
 import { fail } from './errors.js';
-import { formatHex } from './align.js';
 import { parseBigInt } from './parse.js';
 import type { VirtAddr, VirtPageNum } from './types.js';
 
@@ -24,17 +24,27 @@ export function virtAddr(value: number | bigint | string): VirtAddr {
   if (typeof value === 'number') {
     if (!Number.isInteger(value)) fail('E_INVALID', `virtual address ${value} is not an integer`, { value });
     if (value < 0) {
-      fail('E_RANGE', `virtual address ${value} is negative (use virtAddrFromSigned for a sign-extended value)`, {
-        value,
-      });
+      fail(
+        'E_RANGE',
+        `virtual address ${value} is negative (use virtAddrFromSigned for a sign-extended value)`,
+        {
+          value,
+        },
+      );
     }
     if (value >= EXACT_LIMIT) {
-      fail('E_OVERFLOW', `virtual address ${value} is not below 2^53: pass it as a BigInt or a string`, { value });
-    }
-    if (value >= HIGHER_HALF_BITS) {
-      fail('E_NONCANONICAL', `virtual address ${formatHex(value)} is not canonical (bits 63..48 must copy bit 47)`, {
+      fail('E_OVERFLOW', `virtual address ${value} is not below 2^53: pass it as a BigInt or a string`, {
         value,
       });
+    }
+    if (value >= HIGHER_HALF_BITS) {
+      fail(
+        'E_NONCANONICAL',
+        `virtual address ${formatHex(value)} is not canonical (bits 63..48 must copy bit 47)`,
+        {
+          value,
+        },
+      );
     }
     return value as VirtAddr;
   }
@@ -48,9 +58,13 @@ export function virtAddrFromBigInt(value: bigint): VirtAddr {
     fail('E_RANGE', `virtual address ${value} is not a 64-bit unsigned value`, { value });
   }
   if (!isCanonical(value)) {
-    fail('E_NONCANONICAL', `virtual address 0x${value.toString(16)} is not canonical (bits 63..48 must copy bit 47)`, {
-      value,
-    });
+    fail(
+      'E_NONCANONICAL',
+      `virtual address 0x${value.toString(16)} is not canonical (bits 63..48 must copy bit 47)`,
+      {
+        value,
+      },
+    );
   }
   return Number(value & LOW48) as VirtAddr;
 }
@@ -175,7 +189,8 @@ export function virtEnd(va: VirtAddr, size: number): number {
   if (!Number.isInteger(size)) fail('E_INVALID', `size ${size} is not an integer`, { va, size });
   if (size < 0) fail('E_RANGE', `size ${size} is negative`, { va, size });
   const r = va + size;
-  if (r > VIRT_SPACE_END) fail('E_OVERFLOW', `${formatVirtAddr(va)} + ${size} passes the top of the space`, { va, size });
+  if (r > VIRT_SPACE_END)
+    fail('E_OVERFLOW', `${formatVirtAddr(va)} + ${size} passes the top of the space`, { va, size });
   if (va < HIGHER_HALF_BITS && r > HIGHER_HALF_BITS) {
     fail('E_NONCANONICAL', `[${formatVirtAddr(va)}, +${formatHex(size)}) crosses the non-canonical hole`, {
       va,
@@ -191,14 +206,14 @@ export function virtEnd(va: VirtAddr, size: number): number {
  * @throws VmkitError `E_NONCANONICAL` if the result would be in the hole, `E_OVERFLOW` past the top
  */
 export function virtAlignUp(va: VirtAddr, align: number): VirtAddr {
-  const rem = va % align;
-  if (rem === 0) return va;
-  return virtAdd(va, align - rem);
+  const down = alignDown(va, align);
+  if (down === va) return va;
+  return virtAdd(va, down + align - va);
 }
 
 /** The page offset of `va` within a page of `size` bytes (default 4 KiB). */
 export function pageOffset(va: number, size: number = PAGE_SIZE_4K): number {
-  return va % size;
+  return va - alignDown(va, size);
 }
 
 /** The PML4 index (bits 47..39) of a virtual address. No allocation, no BigInt. */

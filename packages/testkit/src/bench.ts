@@ -31,7 +31,11 @@ export interface BenchTask {
  * mean nanoseconds per call of each task, by name. Tasks that loop over N items should divide by N
  * themselves.
  */
-export async function measure(title: string, tasks: BenchTask[], time = 400): Promise<Record<string, number>> {
+export async function measure(
+  title: string,
+  tasks: BenchTask[],
+  time = 400,
+): Promise<Record<string, number>> {
   const bench = new Bench({ name: title, time, warmupTime: 100 });
   for (const t of tasks) bench.add(t.name, t.fn);
   await bench.run();

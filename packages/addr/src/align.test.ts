@@ -1,0 +1,74 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  alignDown,
+  alignUp,
+  checkAlign,
+  checkAligned,
+  checkedAdd,
+  checkUint,
+  isAligned,
+  isPowerOfTwo,
+} from './align.js';
+import { isVmkitError } from './errors.js';
+
+const value = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const shift = fc.integer({ min: 0, max: 40 });
+
+function code(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    return isVmkitError(e) ? e.code : `not a VmkitError: ${String(e)}`;
+  }
+  return undefined;
+}
+
+describe('alignment laws against a BigInt reference', () => {
+  it('alignDown / alignUp / isAligned', () => {
+    fc.assert(
+      fc.property(value, shift, (x, k) => {
+        const a = 2 ** k;
+        const bx = BigInt(x);
+        const ba = BigInt(a);
+        const down = alignDown(x, a);
+        expect(BigInt(down)).toBe((bx / ba) * ba);
+        expect(isAligned(down, a)).toBe(true);
+        expect(isAligned(x, a)).toBe(bx % ba === 0n);
+        expect(alignDown(down, a)).toBe(down);
+        const upRef = ((bx + ba - 1n) / ba) * ba;
+        if (upRef < 2n ** 53n) {
+          const up = alignUp(x, a);
+          expect(BigInt(up)).toBe(upRef);
+          expect(alignUp(up, a)).toBe(up);
+          expect(up - x).toBeLessThan(a);
+        } else expect(code(() => alignUp(x, a))).toBe('E_OVERFLOW');
+      }),
+      { numRuns: 3000 },
+    );
+  });
+  it('powers of two', () => {
+    expect([1, 2, 4096, 2 ** 31, 2 ** 32, 2 ** 52].every(isPowerOfTwo)).toBe(true);
+    expect([0, 3, -4, 4096.5, 2 ** 53, Number.NaN, 6 * 2 ** 32].some(isPowerOfTwo)).toBe(false);
+    expect(code(() => checkAlign(3))).toBe('E_INVALID');
+    expect(code(() => checkAlign(4096))).toBeUndefined();
+  });
+  it('typed errors for bad values', () => {
+    expect(code(() => checkAligned(0x1001, 0x1000, 'start'))).toBe('E_UNALIGNED');
+    expect(code(() => checkUint(-1))).toBe('E_RANGE');
+    expect(code(() => checkUint(0.5))).toBe('E_INVALID');
+    expect(code(() => checkUint(Number.NaN))).toBe('E_INVALID');
+    expect(code(() => checkUint(2 ** 53))).toBe('E_OVERFLOW');
+    expect(code(() => checkedAdd(2 ** 52, 2 ** 52))).toBe('E_OVERFLOW');
+    expect(code(() => checkedAdd(1, -2))).toBe('E_RANGE');
+    expect(checkedAdd(2 ** 52, 2 ** 51)).toBe(2 ** 52 + 2 ** 51);
+  });
+  it('messages name the value and the rule', () => {
+    try {
+      checkAligned(0x1234, 0x1000, 'start');
+    } catch (e) {
+      expect(String(e)).toContain('E_UNALIGNED');
+      expect(String(e)).toContain('start 0x1234 is not aligned to 0x1000');
+    }
+  });
+});
