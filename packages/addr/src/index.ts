@@ -38,7 +38,7 @@ export {
   physFrameAddr,
   physFrameNum,
 } from './phys.js';
-export { AddrRange, formatVirtRange } from './range.js';
+export { AddrRange, formatVirtRange, type RangeAddr } from './range.js';
 export type { PhysAddr, PhysFrameNum, VirtAddr, VirtPageNum } from './types.js';
 export {
   canonicalize,

@@ -1,7 +1,10 @@
 import { checkUint, formatHex } from './align.js';
 import { HIGHER_HALF_BITS, VIRT_SPACE_END } from './constants.js';
 import { fail } from './errors.js';
-import type { VirtAddr } from './types.js';
+import type { PhysAddr, PhysFrameNum, VirtAddr, VirtPageNum } from './types.js';
+
+/** The address type a range keeps: an address brand stays, a plain number literal widens to `number`. */
+export type RangeAddr<A extends number> = A extends VirtAddr | PhysAddr | VirtPageNum | PhysFrameNum ? A : number;
 import { formatVirtAddr } from './virt.js';
 
 /**
@@ -29,12 +32,12 @@ export class AddrRange<A extends number = number> {
    * @throws VmkitError `E_INVALID`/`E_RANGE`/`E_OVERFLOW` unless both are integers in `[0, 2^53)`,
    *   `E_RANGE` if `end < start` (a range whose end wraps)
    */
-  static of<A extends number>(start: A, end: A | number): AddrRange<A> {
+  static of<A extends number>(start: A, end: A | number): AddrRange<RangeAddr<A>> {
     checkUint(start, 'range start');
     checkUint(end, 'range end');
     if (end < start)
       fail('E_RANGE', `range end ${formatHex(end)} is below its start ${formatHex(start)}`, { start, end });
-    return new AddrRange(start, end as A);
+    return new AddrRange(start as RangeAddr<A>, end as RangeAddr<A>);
   }
 
   /**
@@ -42,13 +45,13 @@ export class AddrRange<A extends number = number> {
    *
    * @throws VmkitError as {@link AddrRange.of}; `E_OVERFLOW` if `start + size` passes 2^53
    */
-  static fromSize<A extends number>(start: A, size: number): AddrRange<A> {
+  static fromSize<A extends number>(start: A, size: number): AddrRange<RangeAddr<A>> {
     checkUint(start, 'range start');
     checkUint(size, 'range size');
     const end = start + size;
     if (end >= 2 ** 53)
       fail('E_OVERFLOW', `${formatHex(start)} + ${formatHex(size)} passes 2^53`, { start, size });
-    return new AddrRange(start, end as A);
+    return new AddrRange(start as RangeAddr<A>, end as RangeAddr<A>);
   }
 
   /**
