@@ -34,4 +34,6 @@ for (const text of ['0x0000800000000000', '0xffff7fffffffffff']) {
 }
 const kernelText = AddrRange.virtFromSize(virtAddr('0xffffffff80000000'), 4 * PAGE_SIZE_2M);
 const [head, tail] = kernelText.splitAt(virtAdd(kernelText.start, PAGE_SIZE_2M));
-console.log(`kernel text ${formatVirtRange(kernelText)} split into ${formatVirtRange(head)} and ${formatVirtRange(tail)}`);
+console.log(
+  `kernel text ${formatVirtRange(kernelText)} split into ${formatVirtRange(head)} and ${formatVirtRange(tail)}`,
+);

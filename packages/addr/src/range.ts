@@ -4,7 +4,10 @@ import { fail } from './errors.js';
 import type { PhysAddr, PhysFrameNum, VirtAddr, VirtPageNum } from './types.js';
 
 /** The address type a range keeps: an address brand stays, a plain number literal widens to `number`. */
-export type RangeAddr<A extends number> = A extends VirtAddr | PhysAddr | VirtPageNum | PhysFrameNum ? A : number;
+export type RangeAddr<A extends number> = A extends VirtAddr | PhysAddr | VirtPageNum | PhysFrameNum
+  ? A
+  : number;
+
 import { formatVirtAddr } from './virt.js';
 
 /**
