@@ -3,6 +3,8 @@
  *
  * @packageDocumentation
  */
+export * from './bitmap-frame-allocator.js';
+export * from './errors.js';
 export * from './frame-allocator.js';
 export * from './mmu/index.js';
 export * from './physical-memory.js';

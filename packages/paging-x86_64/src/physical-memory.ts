@@ -61,10 +61,14 @@ export class PhysicalMemory {
   /** Throws `E_RANGE` unless `[pa, pa + len)` lies inside the memory. */
   checkRange(pa: number, len: number): void {
     if (!(Number.isInteger(pa) && Number.isInteger(len) && pa >= 0 && len >= 0 && pa + len <= this.size)) {
-      fail('E_RANGE', `physical range [${formatHex(pa)}, +${len}) is outside memory of ${formatHex(this.size)} bytes`, {
-        pa,
-        len,
-      });
+      fail(
+        'E_RANGE',
+        `physical range [${formatHex(pa)}, +${len}) is outside memory of ${formatHex(this.size)} bytes`,
+        {
+          pa,
+          len,
+        },
+      );
     }
   }
 
@@ -84,7 +88,13 @@ export class PhysicalMemory {
   read32(pa: PhysAddr | number): number {
     this.checkRange(pa, 4);
     if ((pa & 3) === 0) return this.u32[Math.floor(pa / CHUNK_SHIFT_DIV)]![(pa % CHUNK_SHIFT_DIV) / 4]!;
-    return (this.read8(pa) | (this.read8(pa + 1) << 8) | (this.read8(pa + 2) << 16) | (this.read8(pa + 3) << 24)) >>> 0;
+    return (
+      (this.read8(pa) |
+        (this.read8(pa + 1) << 8) |
+        (this.read8(pa + 2) << 16) |
+        (this.read8(pa + 3) << 24)) >>>
+      0
+    );
   }
 
   /** Writes `value` (taken modulo 2^32) as a little-endian 32-bit word at `pa` (any alignment). */
@@ -115,6 +125,24 @@ export class PhysicalMemory {
     const out = new Uint8Array(len);
     this.forEachSpan(pa, len, (chunk, off, n, done) => out.set(chunk.subarray(off, off + n), done));
     return out;
+  }
+
+  /**
+   * Copies `len` bytes from memory at `pa` into `out` at `outOffset` (no allocation).
+   *
+   * @throws VmkitError `E_RANGE` if the source is outside memory or the bytes do not fit in `out`
+   */
+  readInto(pa: PhysAddr | number, out: Uint8Array, outOffset: number, len: number): void {
+    this.checkRange(pa, len);
+    if (!(Number.isInteger(outOffset) && outOffset >= 0 && outOffset + len <= out.length)) {
+      fail('E_RANGE', `${len} bytes do not fit at offset ${outOffset} of a ${out.length}-byte array`, {
+        outOffset,
+        len,
+      });
+    }
+    this.forEachSpan(pa, len, (chunk, off, n, done) =>
+      out.set(chunk.subarray(off, off + n), outOffset + done),
+    );
   }
 
   /** Copies `data` into memory at `pa`. */

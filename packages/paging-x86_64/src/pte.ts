@@ -68,7 +68,7 @@ export function pteAddr(lo: number, hi: number): number {
 
 /** The `lo` word bits of a physical address (must be 4 KiB aligned, below 2^52). */
 export function addrLo(pa: number): number {
-  return (pa % 0x1_0000_0000 & PTE_LO_ADDR_MASK) >>> 0;
+  return ((pa % 0x1_0000_0000) & PTE_LO_ADDR_MASK) >>> 0;
 }
 
 /** The `hi` word bits of a physical address (bits 51..32). */
