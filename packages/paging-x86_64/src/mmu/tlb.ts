@@ -1,0 +1,272 @@
+/**
+ * The TLB storage: a direct-mapped array of entries indexed by the low bits of the 4 KiB page number,
+ * held in typed arrays (no object per entry). The {@link Mmu} fills it and reads it on every access;
+ * this module keeps the bookkeeping: tags, the list of filled slots (so flushes cost what is filled),
+ * large-page tracking for INVLPG, and the invalidation primitives the architecture names.
+ *
+ * Entry layout (slot `i`):
+ * - `key[i]`: `vpn * 8192 + tag`, where `tag` is the PCID (0..4095) or {@link TLB_GLOBAL} for a global
+ *   translation (G = 1 with CR4.PGE = 1), which matches under every PCID; −1 when the slot is empty;
+ * - `tags[i * 8 + c]`: `key[i]` when access class `c` may use the entry without a walk, −1 otherwise
+ *   (so a hit is one compare). Write classes are valid only when the leaf's D flag is 1: a read fills
+ *   the entry "read-only" and the first write re-walks and sets D;
+ * - `addend[i]`: physical minus virtual address of the 4 KiB page (`pa = va + addend`);
+ * - `eff[i]`: the effective rights the walk found (`EFF_*` bits of `access.ts`);
+ * - `leafVpn[i]`, `shift[i]`: the first page number and log2(pages) of the leaf (0, 9 or 18): a 2 MiB
+ *   or 1 GiB leaf is cached as 4 KiB pieces, and INVLPG of any address in it drops every piece.
+ *
+ * @module
+ */
+import { checkUint, fail, isPowerOfTwo } from '@vmkit/addr';
+import { CLASS_COUNT } from './access.js';
+
+if (CLASS_COUNT !== 8) throw new Error('@vmkit/paging-x86_64: the TLB layout assumes 8 access classes');
+
+/** The tag value of a global entry (beyond every PCID). */
+export const TLB_GLOBAL = 4096;
+/** `key = vpn * TLB_KEY_SCALE + tag`. */
+export const TLB_KEY_SCALE = 8192;
+
+/** Why entries were invalidated: one counter per reason. */
+export interface TlbFlushCounts {
+  /** MOV to CR0 changing PG (everything). */
+  cr0: number;
+  /** MOV to CR3 (non-global entries of the PCID, unless the no-flush bit). */
+  cr3: number;
+  /** MOV to CR4 changing PGE/PAE/SMEP 0→1/PCIDE 1→0. */
+  cr4: number;
+  /** WRMSR IA32_EFER changing NXE (this model flushes, as it may). */
+  efer: number;
+  /** INVLPG. */
+  invlpg: number;
+  /** INVPCID (any type). */
+  invpcid: number;
+  /** A page fault dropping the entry of its page (SDM §4.10.4.1). */
+  fault: number;
+  /** `Mmu.flushTlb()` or `Tlb.flushAll()` called directly. */
+  explicit: number;
+}
+
+/** A valid TLB entry, for debuggers and tests ({@link Tlb.entries}). */
+export interface TlbEntry {
+  slot: number;
+  /** 4 KiB page number of the cached page. */
+  vpn: number;
+  /** The PCID, or `'global'`. */
+  pcid: number | 'global';
+  /** Physical address of the cached 4 KiB page. */
+  pa: number;
+  /** Effective-rights bits (`EFF_*`). */
+  eff: number;
+  /** Size of the leaf this piece came from, in bytes. */
+  leafSize: number;
+  /** Bit mask of the access classes (0..7) that hit without a walk. */
+  classes: number;
+}
+
+/** Direct-mapped TLB storage (see the module doc). */
+export class Tlb {
+  /** Number of entries (a power of two). */
+  readonly size: number;
+  /** `size - 1`: slot = vpn & mask. */
+  readonly mask: number;
+  readonly tags: Float64Array;
+  readonly key: Float64Array;
+  readonly addend: Float64Array;
+  readonly eff: Uint16Array;
+  readonly leafVpn: Float64Array;
+  readonly shift: Uint8Array;
+  private readonly listed: Uint8Array;
+  private readonly filled: Int32Array;
+  private filledCount = 0;
+  private largeCount = 0;
+  /** Entries written by a walk. */
+  fills = 0;
+  /** Fills that replaced another valid entry (a conflict in the direct-mapped array). */
+  evictions = 0;
+  /** Entries dropped by invalidations (not counting evictions). */
+  invalidated = 0;
+  /** Invalidation operations by reason. */
+  readonly flushes: TlbFlushCounts = {
+    cr0: 0,
+    cr3: 0,
+    cr4: 0,
+    efer: 0,
+    invlpg: 0,
+    invpcid: 0,
+    fault: 0,
+    explicit: 0,
+  };
+
+  /**
+   * @param size entries, a power of two in [1, 2^22]
+   * @throws VmkitError `E_INVALID` otherwise
+   */
+  constructor(size: number) {
+    checkUint(size, 'TLB size');
+    if (!isPowerOfTwo(size) || size > 1 << 22) {
+      fail('E_INVALID', `TLB size ${size} is not a power of two in [1, 2^22]`, { size });
+    }
+    this.size = size;
+    this.mask = size - 1;
+    this.tags = new Float64Array(size * CLASS_COUNT).fill(-1);
+    this.key = new Float64Array(size).fill(-1);
+    this.addend = new Float64Array(size);
+    this.eff = new Uint16Array(size);
+    this.leafVpn = new Float64Array(size);
+    this.shift = new Uint8Array(size);
+    this.listed = new Uint8Array(size);
+    this.filled = new Int32Array(size);
+  }
+
+  /** Number of valid entries (O(filled)). */
+  get validCount(): number {
+    let n = 0;
+    for (let k = 0; k < this.filledCount; k++) if (this.key[this.filled[k]!]! >= 0) n++;
+    return n;
+  }
+
+  /**
+   * Writes slot `i` (internal to the MMU's fill): key, addend, rights, leaf geometry; `classMask` says
+   * which classes get a valid tag. Evicts what the slot held.
+   */
+  place(
+    i: number,
+    key: number,
+    addend: number,
+    eff: number,
+    leafVpn: number,
+    shift: number,
+    classMask: number,
+  ): void {
+    if (this.key[i]! >= 0) {
+      if (this.key[i] !== key) this.evictions++;
+      if (this.shift[i]! > 0) this.largeCount--;
+    }
+    this.fills++;
+    this.key[i] = key;
+    this.addend[i] = addend;
+    this.eff[i] = eff;
+    this.leafVpn[i] = leafVpn;
+    this.shift[i] = shift;
+    if (shift > 0) this.largeCount++;
+    const b = i << 3; // i * CLASS_COUNT (a literal: imported bindings are not folded by V8)
+    const tags = this.tags;
+    tags[b] = classMask & 1 ? key : -1;
+    tags[b + 1] = classMask & 2 ? key : -1;
+    tags[b + 2] = classMask & 4 ? key : -1;
+    tags[b + 3] = classMask & 8 ? key : -1;
+    tags[b + 4] = classMask & 16 ? key : -1;
+    tags[b + 5] = classMask & 32 ? key : -1;
+    tags[b + 6] = classMask & 64 ? key : -1;
+    tags[b + 7] = classMask & 128 ? key : -1;
+    if (this.listed[i] === 0) {
+      this.listed[i] = 1;
+      this.filled[this.filledCount++] = i;
+    }
+  }
+
+  /** Re-computes the class tags of every valid entry from its stored rights (after a CPU-state change). */
+  retag(classMaskOf: (eff: number) => number): void {
+    for (let k = 0; k < this.filledCount; k++) {
+      const i = this.filled[k]!;
+      const key = this.key[i]!;
+      if (key < 0) continue;
+      const m = classMaskOf(this.eff[i]!);
+      const b = i * CLASS_COUNT;
+      for (let c = 0; c < CLASS_COUNT; c++) this.tags[b + c] = (m >>> c) & 1 ? key : -1;
+    }
+  }
+
+  /** Drops slot `i`'s entry. */
+  drop(i: number): void {
+    if (this.key[i]! < 0) return;
+    if (this.shift[i]! > 0) this.largeCount--;
+    this.key[i] = -1;
+    this.shift[i] = 0;
+    this.tags.fill(-1, i * CLASS_COUNT, (i + 1) * CLASS_COUNT);
+    this.invalidated++;
+  }
+
+  /**
+   * Drops every entry of 4 KiB page `vpn` whose tag is `pcid` (when `pcid ≥ 0`) or global (when
+   * `withGlobal`), including the other pieces of a large leaf holding `vpn`.
+   */
+  dropPage(vpn: number, pcid: number, withGlobal: boolean): void {
+    const i = vpn & this.mask;
+    const k = this.key[i]!;
+    if (k >= 0 && Math.floor(k / TLB_KEY_SCALE) === vpn && this.tagMatches(k, pcid, withGlobal)) this.drop(i);
+    if (this.largeCount === 0) return;
+    for (let n = 0; n < this.filledCount; n++) {
+      const s = this.filled[n]!;
+      const ks = this.key[s]!;
+      if (ks < 0 || this.shift[s] === 0) continue;
+      const first = this.leafVpn[s]!;
+      if (vpn >= first && vpn < first + 2 ** this.shift[s]! && this.tagMatches(ks, pcid, withGlobal))
+        this.drop(s);
+    }
+  }
+
+  /** Drops every non-global entry tagged `pcid`. */
+  dropPcid(pcid: number): void {
+    this.sweep(pcid, false);
+  }
+
+  /** Drops every non-global entry of every PCID. */
+  dropNonGlobal(): void {
+    this.sweep(-1, false);
+  }
+
+  /** Drops every entry (the list of filled slots is reset). */
+  flushAll(): void {
+    for (let n = 0; n < this.filledCount; n++) {
+      const s = this.filled[n]!;
+      this.drop(s);
+      this.listed[s] = 0;
+    }
+    this.filledCount = 0;
+    this.largeCount = 0;
+  }
+
+  /** Every valid entry (allocates; for debuggers and tests). */
+  entries(): TlbEntry[] {
+    const out: TlbEntry[] = [];
+    for (let n = 0; n < this.filledCount; n++) {
+      const i = this.filled[n]!;
+      const k = this.key[i]!;
+      if (k < 0) continue;
+      const vpn = Math.floor(k / TLB_KEY_SCALE);
+      const tag = k - vpn * TLB_KEY_SCALE;
+      let classes = 0;
+      for (let c = 0; c < CLASS_COUNT; c++) if (this.tags[i * CLASS_COUNT + c] === k) classes |= 1 << c;
+      out.push({
+        slot: i,
+        vpn,
+        pcid: tag === TLB_GLOBAL ? 'global' : tag,
+        pa: vpn * 4096 + this.addend[i]!,
+        eff: this.eff[i]!,
+        leafSize: 4096 * 2 ** this.shift[i]!,
+        classes,
+      });
+    }
+    return out.sort((a, b) => a.vpn - b.vpn);
+  }
+
+  private tagMatches(key: number, pcid: number, withGlobal: boolean): boolean {
+    const tag = key % TLB_KEY_SCALE;
+    return tag === TLB_GLOBAL ? withGlobal : pcid < 0 || tag === pcid;
+  }
+
+  /** Drops non-global entries of `pcid` (all PCIDs when −1) and compacts the filled list. */
+  private sweep(pcid: number, withGlobal: boolean): void {
+    let w = 0;
+    for (let n = 0; n < this.filledCount; n++) {
+      const s = this.filled[n]!;
+      const k = this.key[s]!;
+      if (k >= 0 && this.tagMatches(k, pcid, withGlobal)) this.drop(s);
+      if (this.key[s]! >= 0) this.filled[w++] = s;
+      else this.listed[s] = 0;
+    }
+    this.filledCount = w;
+  }
+}
