@@ -1,0 +1,105 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { AreaIndex, Span } from '../area-index.js';
+import { BlockIndex } from './block-index.js';
+import { BTreeIndex } from './btree-index.js';
+import { SortedArrayIndex } from './sorted-array-index.js';
+
+// Each index against a plain sorted array, with enough spans (thousands) to make BlockIndex split its
+// blocks (256 spans) and merge them again as spans are deleted.
+
+const SLOT = 16; // span k covers [k * SLOT, k * SLOT + len) with len ≤ SLOT, so spans never overlap
+
+type Cmd =
+  | { kind: 'ins'; slot: number; len: number }
+  | { kind: 'del'; slot: number }
+  | { kind: 'q'; addr: number };
+const SLOTS = 4000;
+const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('ins' as const),
+      slot: fc.nat(SLOTS - 1),
+      len: fc.integer({ min: 1, max: SLOT }),
+    }),
+  },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('del' as const), slot: fc.nat(SLOTS - 1) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('q' as const), addr: fc.nat(SLOTS * SLOT + 32) }) },
+);
+
+function check(idx: AreaIndex<Span>, ref: Span[], addr: number): void {
+  const holder = ref.find((s) => s.start <= addr && addr < s.end);
+  expect(idx.find(addr)).toBe(holder);
+  const lower = ref.filter((s) => s.start < addr).at(-1);
+  expect(idx.lower(addr)).toBe(lower);
+  const from: Span[] = [];
+  idx.forEachFrom(addr, (s) => from.push(s) < 3);
+  expect(from).toEqual(ref.filter((s) => s.start >= addr).slice(0, 3));
+}
+
+describe.each([
+  ['BlockIndex', () => new BlockIndex<Span>()],
+  ['BTreeIndex', () => new BTreeIndex<Span>()],
+  ['SortedArrayIndex', () => new SortedArrayIndex<Span>()],
+])('%s agrees with a sorted array', (_name, make) => {
+  it('over thousands of inserts, deletes and queries', () => {
+    fc.assert(
+      fc.property(
+        fc.array(cmdArb, { minLength: 500, maxLength: 3000 }),
+        fc.nat(SLOTS * SLOT),
+        (cmds, probe) => {
+          const idx = make();
+          const ref: Span[] = [];
+          for (const c of cmds) {
+            if (c.kind === 'ins') {
+              const start = c.slot * SLOT;
+              if (ref.some((s) => s.start === start)) continue;
+              const span = { start, end: start + c.len };
+              idx.insert(span);
+              ref.push(span);
+              ref.sort((a, b) => a.start - b.start);
+            } else if (c.kind === 'del') {
+              const start = c.slot * SLOT;
+              const i = ref.findIndex((s) => s.start === start);
+              expect(idx.delete(start)).toBe(i >= 0);
+              if (i >= 0) ref.splice(i, 1);
+            } else {
+              check(idx, ref, c.addr);
+            }
+            expect(idx.size).toBe(ref.length);
+          }
+          expect([...idx.values()]).toEqual(ref);
+          check(idx, ref, probe);
+          check(idx, ref, 0);
+          for (const s of ref.slice(0, 50)) check(idx, ref, s.start);
+          idx.clear();
+          expect(idx.size).toBe(0);
+          expect(idx.find(probe)).toBeUndefined();
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('grows to 20,000 spans in random order and shrinks back to none', () => {
+    const idx = make();
+    const n = 20_000;
+    const order = Array.from({ length: n }, (_, i) => (i * 7919) % n);
+    for (const k of order) idx.insert({ start: k * SLOT, end: k * SLOT + 8 });
+    expect(idx.size).toBe(n);
+    let prev = -1;
+    for (const s of idx.values()) {
+      expect(s.start).toBeGreaterThan(prev);
+      prev = s.start;
+    }
+    for (let k = 0; k < n; k += 997) expect(idx.find(k * SLOT + 3)?.start).toBe(k * SLOT);
+    for (const k of order.slice(0, n / 2)) expect(idx.delete(k * SLOT)).toBe(true);
+    expect(idx.size).toBe(n / 2);
+    for (const k of order.slice(n / 2)) expect(idx.find(k * SLOT)?.start).toBe(k * SLOT);
+    for (const k of order.slice(0, n / 2)) expect(idx.find(k * SLOT)).toBeUndefined();
+    for (const k of order.slice(n / 2)) idx.delete(k * SLOT);
+    expect(idx.size).toBe(0);
+    expect([...idx.values()]).toEqual([]);
+  });
+});
