@@ -54,6 +54,14 @@ describe('AddrRange algebra against a BigInt reference', () => {
       { numRuns: 3000 },
     );
   });
+  it('an empty range overlaps nothing, even strictly inside another', () => {
+    const r = AddrRange.of(0x1000, 0x3000);
+    const e = AddrRange.of(0x2000, 0x2000);
+    expect(r.overlaps(e)).toBe(false);
+    expect(e.overlaps(r)).toBe(false);
+    expect(r.intersection(e)).toBeUndefined();
+    expect(r.containsRange(e)).toBe(true);
+  });
   it('splitAt gives two ranges that partition the original', () => {
     fc.assert(
       fc.property(virtRange, fc.double({ min: 0, max: 1, noNaN: true }), (r, f) => {

@@ -105,7 +105,7 @@ export class AddrRange<A extends number = number> {
 
   /** True when the two ranges share at least one address (empty ranges overlap nothing). */
   overlaps(other: AddrRange<A>): boolean {
-    return this.start < other.end && other.start < this.end;
+    return Math.max(this.start, other.start) < Math.min(this.end, other.end);
   }
 
   /** The addresses in both ranges, or `undefined` when they share none. */
