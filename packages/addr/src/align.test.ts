@@ -1,3 +1,4 @@
+import { errorCode } from '@vmkit/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -10,19 +11,9 @@ import {
   isAligned,
   isPowerOfTwo,
 } from './align.js';
-import { isVmkitError } from './errors.js';
 
 const value = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 const shift = fc.integer({ min: 0, max: 40 });
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return isVmkitError(e) ? e.code : `not a VmkitError: ${String(e)}`;
-  }
-  return undefined;
-}
 
 describe('alignment laws against a BigInt reference', () => {
   it('alignDown / alignUp / isAligned', () => {
@@ -42,7 +33,7 @@ describe('alignment laws against a BigInt reference', () => {
           expect(BigInt(up)).toBe(upRef);
           expect(alignUp(up, a)).toBe(up);
           expect(up - x).toBeLessThan(a);
-        } else expect(code(() => alignUp(x, a))).toBe('E_OVERFLOW');
+        } else expect(errorCode(() => alignUp(x, a))).toBe('E_OVERFLOW');
       }),
       { numRuns: 3000 },
     );
@@ -50,17 +41,17 @@ describe('alignment laws against a BigInt reference', () => {
   it('powers of two', () => {
     expect([1, 2, 4096, 2 ** 31, 2 ** 32, 2 ** 52].every(isPowerOfTwo)).toBe(true);
     expect([0, 3, -4, 4096.5, 2 ** 53, Number.NaN, 6 * 2 ** 32].some(isPowerOfTwo)).toBe(false);
-    expect(code(() => checkAlign(3))).toBe('E_INVALID');
-    expect(code(() => checkAlign(4096))).toBeUndefined();
+    expect(errorCode(() => checkAlign(3))).toBe('E_INVALID');
+    expect(errorCode(() => checkAlign(4096))).toBeUndefined();
   });
   it('typed errors for bad values', () => {
-    expect(code(() => checkAligned(0x1001, 0x1000, 'start'))).toBe('E_UNALIGNED');
-    expect(code(() => checkUint(-1))).toBe('E_RANGE');
-    expect(code(() => checkUint(0.5))).toBe('E_INVALID');
-    expect(code(() => checkUint(Number.NaN))).toBe('E_INVALID');
-    expect(code(() => checkUint(2 ** 53))).toBe('E_OVERFLOW');
-    expect(code(() => checkedAdd(2 ** 52, 2 ** 52))).toBe('E_OVERFLOW');
-    expect(code(() => checkedAdd(1, -2))).toBe('E_RANGE');
+    expect(errorCode(() => checkAligned(0x1001, 0x1000, 'start'))).toBe('E_UNALIGNED');
+    expect(errorCode(() => checkUint(-1))).toBe('E_RANGE');
+    expect(errorCode(() => checkUint(0.5))).toBe('E_INVALID');
+    expect(errorCode(() => checkUint(Number.NaN))).toBe('E_INVALID');
+    expect(errorCode(() => checkUint(2 ** 53))).toBe('E_OVERFLOW');
+    expect(errorCode(() => checkedAdd(2 ** 52, 2 ** 52))).toBe('E_OVERFLOW');
+    expect(errorCode(() => checkedAdd(1, -2))).toBe('E_RANGE');
     expect(checkedAdd(2 ** 52, 2 ** 51)).toBe(2 ** 52 + 2 ** 51);
   });
   it('messages name the value and the rule', () => {

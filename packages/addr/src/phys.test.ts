@@ -1,17 +1,9 @@
+import { errorCode } from '@vmkit/testkit';
 import { describe, expect, it } from 'vitest';
-import { isVmkitError, VmkitError } from './errors.js';
+import { VmkitError } from './errors.js';
 import { checkPageSize, isPageSize } from './pages.js';
 import { formatPhysAddr, physAdd, physAddr, physAddrToBigInt, physFrameAddr, physFrameNum } from './phys.js';
 import type { PhysFrameNum } from './types.js';
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return isVmkitError(e) ? e.code : 'other';
-  }
-  return undefined;
-}
 
 describe('physical addresses (52 bits, byte-exact)', () => {
   it('accepts the whole 52-bit space exactly', () => {
@@ -25,20 +17,20 @@ describe('physical addresses (52 bits, byte-exact)', () => {
     expect(physFrameAddr((2 ** 40 - 1) as PhysFrameNum)).toBe(2 ** 52 - 4096);
   });
   it('refuses what is not a physical address', () => {
-    expect(code(() => physAddr(2 ** 52))).toBe('E_RANGE');
-    expect(code(() => physAddr(-1))).toBe('E_RANGE');
-    expect(code(() => physAddr(Number.NaN))).toBe('E_INVALID');
-    expect(code(() => physAddr('zz'))).toBe('E_INVALID');
-    expect(code(() => physAddr(1n << 52n))).toBe('E_RANGE');
-    expect(code(() => physAdd(physAddr(2 ** 52 - 4096), 4096))).toBe('E_OVERFLOW');
-    expect(code(() => physAdd(physAddr(0), -1))).toBe('E_OVERFLOW');
-    expect(code(() => physAdd(physAddr(0), 0.5))).toBe('E_INVALID');
+    expect(errorCode(() => physAddr(2 ** 52))).toBe('E_RANGE');
+    expect(errorCode(() => physAddr(-1))).toBe('E_RANGE');
+    expect(errorCode(() => physAddr(Number.NaN))).toBe('E_INVALID');
+    expect(errorCode(() => physAddr('zz'))).toBe('E_INVALID');
+    expect(errorCode(() => physAddr(1n << 52n))).toBe('E_RANGE');
+    expect(errorCode(() => physAdd(physAddr(2 ** 52 - 4096), 4096))).toBe('E_OVERFLOW');
+    expect(errorCode(() => physAdd(physAddr(0), -1))).toBe('E_OVERFLOW');
+    expect(errorCode(() => physAdd(physAddr(0), 0.5))).toBe('E_INVALID');
     expect(physAdd(physAddr(0x1000), 0x234)).toBe(0x1234);
   });
   it('page sizes', () => {
     expect([0x1000, 0x20_0000, 0x4000_0000].every(isPageSize)).toBe(true);
     expect(isPageSize(0x2000)).toBe(false);
-    expect(code(() => checkPageSize(0x8000))).toBe('E_INVALID');
+    expect(errorCode(() => checkPageSize(0x8000))).toBe('E_INVALID');
   });
   it('errors are VmkitErrors with code, message and details', () => {
     let err: unknown;

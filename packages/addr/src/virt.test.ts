@@ -1,6 +1,7 @@
+import { expectVmkitError } from '@vmkit/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isVmkitError, type VmkitError } from './errors.js';
+import { isVmkitError } from './errors.js';
 import {
   canonicalize,
   formatVirtAddr,
@@ -26,17 +27,6 @@ import {
   virtPageNum,
 } from './virt.js';
 
-/** Asserts that `fn` throws a VmkitError with `code`. */
-function expectCode(fn: () => unknown, code: string): VmkitError {
-  try {
-    fn();
-  } catch (e) {
-    expect(isVmkitError(e, code), `expected ${code}, got ${String(e)}`).toBe(true);
-    return e as VmkitError;
-  }
-  throw new Error(`expected ${code}, nothing was thrown`);
-}
-
 const TWO_64 = 1n << 64n;
 /** Any canonical 64-bit address, both halves. */
 const canonical = fc.oneof(fc.bigInt(0n, (1n << 47n) - 1n), fc.bigInt(0xffff_8000_0000_0000n, TWO_64 - 1n));
@@ -54,9 +44,9 @@ describe('canonical boundaries (Intel SDM Vol. 1 §3.3.7.1)', () => {
     expect(isCanonical(0x0000_8000_0000_0000n)).toBe(false);
     expect(isCanonical(0xffff_7fff_ffff_ffffn)).toBe(false);
     expect(isCanonical(0x1234_0000_0000_0000n)).toBe(false);
-    expectCode(() => virtAddr(0x0000_8000_0000_0000n), 'E_NONCANONICAL');
-    expectCode(() => virtAddr('0xffff_7fff_ffff_ffff'), 'E_NONCANONICAL');
-    expectCode(() => virtAddr(0x8000_0000_0000), 'E_NONCANONICAL');
+    expectVmkitError(() => virtAddr(0x0000_8000_0000_0000n), 'E_NONCANONICAL');
+    expectVmkitError(() => virtAddr('0xffff_7fff_ffff_ffff'), 'E_NONCANONICAL');
+    expectVmkitError(() => virtAddr(0x8000_0000_0000), 'E_NONCANONICAL');
   });
   it('isCanonical never throws on junk', () => {
     expect(isCanonical(-1n)).toBe(false);
@@ -89,8 +79,8 @@ describe('table indexes (Intel SDM Vol. 3A §4.5, figure 4-8)', () => {
     expect(isHigherHalf(va)).toBe(true);
   });
   it('tableIndex refuses a bad level', () => {
-    expectCode(() => tableIndex(virtAddr(0), 5 as 1), 'E_INVALID');
-    expectCode(() => tableIndex(virtAddr(0), 0 as 1), 'E_INVALID');
+    expectVmkitError(() => tableIndex(virtAddr(0), 5 as 1), 'E_INVALID');
+    expectVmkitError(() => tableIndex(virtAddr(0), 0 as 1), 'E_INVALID');
   });
   it('matches a BigInt reference for every canonical address', () => {
     fc.assert(
@@ -118,16 +108,16 @@ describe('conversions and formatting', () => {
     expect(parseVirtAddr(' 0xFFFF_8000_0000_1000 ')).toBe(0x8000_0000_1000);
     expect(virtAddr('4096')).toBe(4096);
     for (const bad of ['', '0x', '-1', '0x_1', '12a', '0b101', '1e3', 'abc'])
-      expectCode(() => virtAddr(bad), 'E_INVALID');
+      expectVmkitError(() => virtAddr(bad), 'E_INVALID');
   });
   it('rejects bad Numbers with their own codes', () => {
-    expectCode(() => virtAddr(Number.NaN), 'E_INVALID');
-    expectCode(() => virtAddr(1.5), 'E_INVALID');
-    expectCode(() => virtAddr(-1), 'E_RANGE');
-    expectCode(() => virtAddr(2 ** 53), 'E_OVERFLOW');
-    expectCode(() => virtAddr(0xffff_8000_0000_0000), 'E_OVERFLOW');
-    expectCode(() => virtAddr(-1n), 'E_RANGE');
-    expectCode(() => virtAddr(TWO_64), 'E_RANGE');
+    expectVmkitError(() => virtAddr(Number.NaN), 'E_INVALID');
+    expectVmkitError(() => virtAddr(1.5), 'E_INVALID');
+    expectVmkitError(() => virtAddr(-1), 'E_RANGE');
+    expectVmkitError(() => virtAddr(2 ** 53), 'E_OVERFLOW');
+    expectVmkitError(() => virtAddr(0xffff_8000_0000_0000), 'E_OVERFLOW');
+    expectVmkitError(() => virtAddr(-1n), 'E_RANGE');
+    expectVmkitError(() => virtAddr(TWO_64), 'E_RANGE');
   });
   it('round-trips every canonical address through BigInt, hex and the signed form', () => {
     fc.assert(
@@ -148,7 +138,7 @@ describe('conversions and formatting', () => {
     fc.assert(
       fc.property(nonCanonical, (v) => {
         expect(isCanonical(v)).toBe(false);
-        expectCode(() => virtAddr(v), 'E_NONCANONICAL');
+        expectVmkitError(() => virtAddr(v), 'E_NONCANONICAL');
       }),
     );
   });
@@ -162,16 +152,16 @@ describe('conversions and formatting', () => {
     );
     expect(canonicalize(0x8000_0000_0000)).toBe(0x8000_0000_0000);
     expect(formatVirtAddr(canonicalize(0x8000_0000_0000))).toBe('0xffff800000000000');
-    expectCode(() => canonicalize(-1), 'E_RANGE');
-    expectCode(() => canonicalize(0.5), 'E_INVALID');
-    expectCode(() => canonicalize(TWO_64), 'E_RANGE');
+    expectVmkitError(() => canonicalize(-1), 'E_RANGE');
+    expectVmkitError(() => canonicalize(0.5), 'E_INVALID');
+    expectVmkitError(() => canonicalize(TWO_64), 'E_RANGE');
   });
   it('virtAddrFromBits and virtAddrFromSigned check their domain', () => {
-    expectCode(() => virtAddrFromBits(2 ** 48), 'E_RANGE');
-    expectCode(() => virtAddrFromBits(-1), 'E_RANGE');
-    expectCode(() => virtAddrFromBits(0.25), 'E_INVALID');
-    expectCode(() => virtAddrFromSigned(2 ** 47), 'E_NONCANONICAL');
-    expectCode(() => virtAddrFromSigned(-(2 ** 47) - 1), 'E_NONCANONICAL');
+    expectVmkitError(() => virtAddrFromBits(2 ** 48), 'E_RANGE');
+    expectVmkitError(() => virtAddrFromBits(-1), 'E_RANGE');
+    expectVmkitError(() => virtAddrFromBits(0.25), 'E_INVALID');
+    expectVmkitError(() => virtAddrFromSigned(2 ** 47), 'E_NONCANONICAL');
+    expectVmkitError(() => virtAddrFromSigned(-(2 ** 47) - 1), 'E_NONCANONICAL');
     expect(virtAddrFromSigned(-(2 ** 31))).toBe(virtAddr('0xffffffff80000000'));
   });
 });
@@ -199,16 +189,16 @@ describe('checked arithmetic', () => {
   });
   it('names the hole and the top', () => {
     const top = virtAddr(0x7fff_ffff_f000);
-    expectCode(() => virtAdd(top, 0x1000), 'E_NONCANONICAL');
-    expectCode(() => virtAdd(virtAddr(0xffff_ffff_ffff_f000n), 0x1000), 'E_OVERFLOW');
-    expectCode(() => virtAdd(virtAddr(0), -1), 'E_OVERFLOW');
-    expectCode(() => virtAdd(top, 0.5), 'E_INVALID');
+    expectVmkitError(() => virtAdd(top, 0x1000), 'E_NONCANONICAL');
+    expectVmkitError(() => virtAdd(virtAddr(0xffff_ffff_ffff_f000n), 0x1000), 'E_OVERFLOW');
+    expectVmkitError(() => virtAdd(virtAddr(0), -1), 'E_OVERFLOW');
+    expectVmkitError(() => virtAdd(top, 0.5), 'E_INVALID');
     expect(virtEnd(top, 0x1000)).toBe(2 ** 47);
     expect(virtEnd(virtAddr(0xffff_ffff_ffff_f000n), 0x1000)).toBe(2 ** 48);
-    expectCode(() => virtEnd(top, 0x2000), 'E_NONCANONICAL');
-    expectCode(() => virtEnd(virtAddr(0xffff_ffff_ffff_f000n), 0x2000), 'E_OVERFLOW');
-    expectCode(() => virtEnd(top, -1), 'E_RANGE');
+    expectVmkitError(() => virtEnd(top, 0x2000), 'E_NONCANONICAL');
+    expectVmkitError(() => virtEnd(virtAddr(0xffff_ffff_ffff_f000n), 0x2000), 'E_OVERFLOW');
+    expectVmkitError(() => virtEnd(top, -1), 'E_RANGE');
     expect(virtAlignUp(virtAddr(0x1001), 0x1000)).toBe(0x2000);
-    expectCode(() => virtAlignUp(virtAddr(0x7fff_ffff_f001), 0x1000), 'E_NONCANONICAL');
+    expectVmkitError(() => virtAlignUp(virtAddr(0x7fff_ffff_f001), 0x1000), 'E_NONCANONICAL');
   });
 });
