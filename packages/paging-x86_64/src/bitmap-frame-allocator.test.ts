@@ -1,4 +1,5 @@
-import { isVmkitError, type PhysAddr } from '@vmkit/addr';
+import type { PhysAddr } from '@vmkit/addr';
+import { expectVmkitError } from '@vmkit/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BitmapFrameAllocator } from './bitmap-frame-allocator.js';
@@ -11,16 +12,6 @@ function snapshot(a: BitmapFrameAllocator, mem: PhysicalMemory) {
   const counts: number[] = [];
   for (let p = a.start; p < a.end; p += F) counts.push(a.refCount(pa(p)));
   return { free: a.freeFrames, counts, image: mem.exportImage() };
-}
-
-function expectCode(fn: () => unknown, code: string) {
-  try {
-    fn();
-  } catch (e) {
-    expect(isVmkitError(e, code)).toBe(true);
-    return;
-  }
-  throw new Error(`expected ${code}`);
 }
 
 describe('BitmapFrameAllocator', () => {
@@ -87,33 +78,33 @@ describe('BitmapFrameAllocator', () => {
     const g = a.allocFrame();
     a.decRef(g);
     const before = snapshot(a, mem);
-    expectCode(() => a.allocContiguous(2, F), 'E_NOMEM');
+    expectVmkitError(() => a.allocContiguous(2, F), 'E_NOMEM');
     a.allocFrame();
     const full = snapshot(a, mem);
-    expectCode(() => a.allocFrame(), 'E_NOMEM');
+    expectVmkitError(() => a.allocFrame(), 'E_NOMEM');
     expect(snapshot(a, mem)).toEqual(full);
     a.decRef(g);
     expect(snapshot(a, mem)).toEqual(before);
-    expectCode(() => a.decRef(g), 'E_DOUBLE_FREE');
-    expectCode(() => a.incRef(g), 'E_NOT_ALLOCATED');
+    expectVmkitError(() => a.decRef(g), 'E_DOUBLE_FREE');
+    expectVmkitError(() => a.incRef(g), 'E_NOT_ALLOCATED');
     const never = new BitmapFrameAllocator(new PhysicalMemory(4 * F));
-    expectCode(() => never.decRef(pa(F)), 'E_NOT_ALLOCATED');
-    expectCode(() => a.decRef(pa(F)), 'E_RANGE');
-    expectCode(() => a.decRef(pa(6 * F)), 'E_RANGE');
-    expectCode(() => a.decRef(pa(f + 8)), 'E_UNALIGNED');
-    expectCode(() => a.allocContiguous(0, F), 'E_RANGE');
-    expectCode(() => a.allocContiguous(1, 3000), 'E_INVALID');
+    expectVmkitError(() => never.decRef(pa(F)), 'E_NOT_ALLOCATED');
+    expectVmkitError(() => a.decRef(pa(F)), 'E_RANGE');
+    expectVmkitError(() => a.decRef(pa(6 * F)), 'E_RANGE');
+    expectVmkitError(() => a.decRef(pa(f + 8)), 'E_UNALIGNED');
+    expectVmkitError(() => a.allocContiguous(0, F), 'E_RANGE');
+    expectVmkitError(() => a.allocContiguous(1, 3000), 'E_INVALID');
     // a run with one free frame in it is rejected before anything is released
-    expectCode(() => a.freeContiguous(f, 4), 'E_DOUBLE_FREE');
+    expectVmkitError(() => a.freeContiguous(f, 4), 'E_DOUBLE_FREE');
     expect(snapshot(a, mem)).toEqual(before);
     expect(a.refCount(f)).toBe(1);
   });
 
   it('rejects a bad range', () => {
     const mem = new PhysicalMemory(4 * F);
-    expectCode(() => new BitmapFrameAllocator(mem, { start: 100 }), 'E_UNALIGNED');
-    expectCode(() => new BitmapFrameAllocator(mem, { end: 8 * F }), 'E_RANGE');
-    expectCode(() => new BitmapFrameAllocator(mem, { start: 2 * F, end: 2 * F }), 'E_RANGE');
+    expectVmkitError(() => new BitmapFrameAllocator(mem, { start: 100 }), 'E_UNALIGNED');
+    expectVmkitError(() => new BitmapFrameAllocator(mem, { end: 8 * F }), 'E_RANGE');
+    expectVmkitError(() => new BitmapFrameAllocator(mem, { start: 2 * F, end: 2 * F }), 'E_RANGE');
   });
 
   it('agrees with a reference model under random operations (counts never below zero)', () => {
@@ -147,7 +138,10 @@ describe('BitmapFrameAllocator', () => {
               }
             }
             if (expected < 0) {
-              expectCode(() => (o.t === 'alloc' ? a.allocFrame() : a.allocContiguous(n, align)), 'E_NOMEM');
+              expectVmkitError(
+                () => (o.t === 'alloc' ? a.allocFrame() : a.allocContiguous(n, align)),
+                'E_NOMEM',
+              );
             } else {
               const got = o.t === 'alloc' ? a.allocFrame() : a.allocContiguous(n, align);
               expect(got).toBe(expected);
@@ -159,7 +153,7 @@ describe('BitmapFrameAllocator', () => {
           } else {
             const f = pa(start + o.i * F);
             if (refs[o.i] === 0) {
-              expectCode(
+              expectVmkitError(
                 () => (o.t === 'inc' ? a.incRef(f) : a.decRef(f)),
                 o.t === 'dec' && freed[o.i] ? 'E_DOUBLE_FREE' : 'E_NOT_ALLOCATED',
               );
