@@ -72,20 +72,45 @@ export class PhysicalMemory {
     }
   }
 
-  /** Reads the byte at `pa`. */
+  /**
+   * Reads the byte at `pa`.
+   *
+   * @throws VmkitError `E_RANGE` unless `pa` is an integer in [0, size)
+   */
   read8(pa: PhysAddr | number): number {
+    // Fast path (one chunk, an integer inside it); everything else gets the full checks below.
+    const f = this.flat8;
+    if (f !== undefined && pa >>> 0 === pa && pa < f.length) return f[pa]!;
     this.checkRange(pa, 1);
     return this.u8[Math.floor(pa / CHUNK_SHIFT_DIV)]![pa % CHUNK_SHIFT_DIV]!;
   }
 
-  /** Writes the low 8 bits of `value` at `pa`. */
+  /**
+   * Writes the low 8 bits of `value` at `pa`.
+   *
+   * @throws VmkitError `E_RANGE` unless `pa` is an integer in [0, size)
+   */
   write8(pa: PhysAddr | number, value: number): void {
+    const f = this.flat8;
+    if (f !== undefined && pa >>> 0 === pa && pa < f.length) {
+      f[pa] = value;
+      return;
+    }
     this.checkRange(pa, 1);
     this.u8[Math.floor(pa / CHUNK_SHIFT_DIV)]![pa % CHUNK_SHIFT_DIV] = value;
   }
 
-  /** Reads the unsigned little-endian 32-bit word at `pa` (any alignment). */
+  /**
+   * Reads the unsigned little-endian 32-bit word at `pa` (any alignment).
+   *
+   * @throws VmkitError `E_RANGE` unless `[pa, pa + 4)` lies inside the memory (`pa` an integer)
+   */
   read32(pa: PhysAddr | number): number {
+    // Fast path (one chunk, 4-byte aligned, inside it): `w * 4 === pa` holds only for an integer
+    // multiple of 4 in [0, 2^32), `w < length` puts the word in range. The rest takes the full checks.
+    const f = this.flat32;
+    const w = pa >>> 2;
+    if (f !== undefined && w * 4 === pa && w < f.length) return f[w]!;
     this.checkRange(pa, 4);
     if ((pa & 3) === 0) return this.u32[Math.floor(pa / CHUNK_SHIFT_DIV)]![(pa % CHUNK_SHIFT_DIV) / 4]!;
     return (
@@ -97,8 +122,18 @@ export class PhysicalMemory {
     );
   }
 
-  /** Writes `value` (taken modulo 2^32) as a little-endian 32-bit word at `pa` (any alignment). */
+  /**
+   * Writes `value` (taken modulo 2^32) as a little-endian 32-bit word at `pa` (any alignment).
+   *
+   * @throws VmkitError `E_RANGE` unless `[pa, pa + 4)` lies inside the memory (`pa` an integer)
+   */
   write32(pa: PhysAddr | number, value: number): void {
+    const f = this.flat32;
+    const w = pa >>> 2;
+    if (f !== undefined && w * 4 === pa && w < f.length) {
+      f[w] = value;
+      return;
+    }
     this.checkRange(pa, 4);
     if ((pa & 3) === 0) {
       this.u32[Math.floor(pa / CHUNK_SHIFT_DIV)]![(pa % CHUNK_SHIFT_DIV) / 4] = value;

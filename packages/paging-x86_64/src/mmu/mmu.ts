@@ -93,6 +93,9 @@ if (
   throw new Error('@vmkit/paging-x86_64: MMU hot-path literals disagree with the constants');
 }
 const EMPTY_U32 = new Uint32Array(0);
+const EMPTY_U8 = new Uint8Array(0);
+/** A word index beyond every single-chunk memory (≤ 2^28 words): "read through `readWord`". */
+const NO_WORD = 0x4000_0000;
 const OP_READ32 = 0;
 const OP_WRITE32 = 1;
 const OP_READ8 = 2;
@@ -243,11 +246,16 @@ export class Mmu {
   private _ac = false;
 
   // ---- hot state ----
+  /** The TLB's tag/addend array (16 doubles a slot, see `tlb.ts`). */
   private readonly tags: Float64Array;
-  private readonly addend: Float64Array;
+  /** The same memory as int32 words: the addend's low 32 bits of slot i at i * 32 + 26. */
+  private readonly words: Int32Array;
   private readonly mask: number;
-  private readonly flat32: Uint32Array | undefined;
-  private readonly flat8: Uint8Array | undefined;
+  /** The memory's single-chunk views, or empty arrays when it has several chunks (no `undefined` check). */
+  private readonly f32: Uint32Array;
+  private readonly f8: Uint8Array;
+  /** 8 while RFLAGS.AC = 1, else 0: added to a supervisor access value to find its tag. */
+  private acOff = 0;
   private readonly memSize: number;
   private readonly cls = new Int8Array(ACCESS_LIMIT);
   private readonly accErr = new Int8Array(ACCESS_LIMIT);
@@ -257,6 +265,8 @@ export class Mmu {
   private readonly allow = new Uint8Array(128);
   private pcid = 0;
   private root = 0;
+  /** `root / 4` when the PML4 lies in the single-chunk memory, else {@link NO_WORD}. */
+  private rootW = NO_WORD;
   private paging = false;
   private st = 0;
   private rsvdHi = 0;
@@ -290,18 +300,19 @@ export class Mmu {
   constructor(mem: PhysicalMemory, options: MmuOptions = {}) {
     this.mem = mem;
     this.memSize = mem.size;
-    this.flat32 = mem.flat32;
-    this.flat8 = mem.flat8;
+    this.f32 = mem.flat32 ?? EMPTY_U32;
+    this.f8 = mem.flat8 ?? EMPTY_U8;
     const m = options.maxPhyAddr ?? DEFAULT_MAXPHYADDR;
     if (!Number.isInteger(m) || m < 36 || m > 52)
       fail('E_INVALID', `MAXPHYADDR ${m} is not an integer in [36, 52]`, { m });
     this.maxPhyAddr = m;
     this.tlb = new Tlb(options.tlbSize ?? DEFAULT_TLB_SIZE);
     this.tags = this.tlb.tags;
-    this.addend = this.tlb.addend;
+    this.words = this.tlb.words;
     this.mask = this.tlb.mask;
     this._pkru = (options.pkru ?? 0) >>> 0;
     this._ac = options.ac ?? false;
+    this.acOff = this._ac ? 8 : 0;
     // Program the registers in an order the architectural checks accept (PCIDE needs IA-32e mode and
     // CR3[11:0] = 0 when it is set), then count from zero.
     const cr4 = check32(options.cr4 ?? CR4_PAE | CR4_PGE, 'CR4');
@@ -399,6 +410,7 @@ export class Mmu {
       mmuFail('E_GP', 'CR3 bit 63 (no flush) is reserved while CR4.PCIDE = 0', { value });
     this._cr3 = value;
     this.root = value - (value % PAGE_SIZE_4K);
+    this.rootW = this.root + PAGE_SIZE_4K <= this.f32.length * 4 ? this.root / 4 : NO_WORD;
     this.pcid = pcide ? (value % PAGE_SIZE_4K) & CR3_PCID_MASK : 0;
     if (!noFlush) {
       this.tlb.flushes.cr3++;
@@ -479,6 +491,7 @@ export class Mmu {
   /** STAC/CLAC (RFLAGS.AC): no TLB work, the access class carries it. */
   setAc(ac: boolean): void {
     this._ac = ac;
+    this.acOff = ac ? 8 : 0;
     classTable(ac, this.cls);
   }
 
@@ -533,13 +546,20 @@ export class Mmu {
    *   With CR0.PG = 0 the physical address is `va` itself.
    */
   translate(va: number, access: number): number {
-    const vpn = Math.floor(va / HOT_PAGE);
-    const i = vpn & this.mask;
-    const t = this.tags[(i << 3) | this.cls[access]!];
-    const k = vpn * HOT_KEY_SCALE;
-    if (t === k + this.pcid || t === k + HOT_GLOBAL) {
-      this.hits++;
-      return va + this.addend[i]!;
+    // The slot's tags are indexed by the access value (see `tlb.ts`): no class lookup. For a constant
+    // `access` the position folds to a literal, plus `acOff` for a supervisor access; implicit accesses
+    // take the slow path, which looks their class up.
+    const lo = va | 0; // bits 31..0 of va (ToInt32 is exact modulo 2^32)
+    const tags = this.tags;
+    let b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0
+    if (tags.length > 0x100_0000) b = (((va * (1 / 4294967296)) << 24) | (lo >>> 8)) & (tags.length - 16);
+    if ((access & 8) === 0) {
+      const t = tags[b | ((access & 4) !== 0 ? access & 7 : (access & 3) | this.acOff)];
+      const k = (va - (lo & 0xfff)) * 2; // vpn * 8192
+      if (t === k + this.pcid || t === k + HOT_GLOBAL) {
+        this.hits++;
+        return va + tags[b | 12]!;
+      }
     }
     return this.translateSlow(va, access);
   }
@@ -552,17 +572,20 @@ export class Mmu {
    * @returns the value (0..2^32−1), or {@link FAULT} (−1). Physical addresses outside RAM read as all ones.
    */
   read32(va: number, access: number = ACCESS_READ): number {
-    const vpn = Math.floor(va / HOT_PAGE);
-    const i = vpn & this.mask;
-    const t = this.tags[(i << 3) | this.cls[access]!];
-    const k = vpn * HOT_KEY_SCALE;
-    if (t === k + this.pcid || t === k + HOT_GLOBAL) {
-      const f = this.flat32;
-      const pa = va + this.addend[i]!;
-      const w = pa >>> 2; // pa < 2^30 whenever flat32 exists
-      if (w * 4 === pa && f !== undefined) {
-        this.hits++;
-        return f[w]!;
+    const lo = va | 0; // bits 31..0 of va (ToInt32 is exact modulo 2^32)
+    const tags = this.tags;
+    let b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0
+    if (tags.length > 0x100_0000) b = (((va * (1 / 4294967296)) << 24) | (lo >>> 8)) & (tags.length - 16);
+    if ((access & 8) === 0) {
+      const t = tags[b | ((access & 4) !== 0 ? access & 7 : (access & 3) | this.acOff)];
+      const k = (va - (lo & 0xfff)) * 2; // vpn * 8192
+      if (t === k + this.pcid || t === k + HOT_GLOBAL) {
+        const w = (lo + this.words[(b << 1) | 26]!) >>> 2; // (pa mod 2^32) / 4, pa < 2^30 in flat memory
+        const f = this.f32;
+        if ((lo & 3) === 0 && w < f.length) {
+          this.hits++;
+          return f[w]!;
+        }
       }
     }
     return this.dataSlow(va, access, OP_READ32, 0);
@@ -575,19 +598,22 @@ export class Mmu {
    * @returns true when written, false on a fault ({@link fault} says which). Writes outside RAM are dropped.
    */
   write32(va: number, value: number, access: number = ACCESS_WRITE): boolean {
-    const vpn = Math.floor(va / HOT_PAGE);
-    const i = vpn & this.mask;
+    const lo = va | 0; // bits 31..0 of va (ToInt32 is exact modulo 2^32)
+    const tags = this.tags;
+    let b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0
+    if (tags.length > 0x100_0000) b = (((va * (1 / 4294967296)) << 24) | (lo >>> 8)) & (tags.length - 16);
     const a = access | 1;
-    const t = this.tags[(i << 3) | this.cls[a]!];
-    const k = vpn * HOT_KEY_SCALE;
-    if (t === k + this.pcid || t === k + HOT_GLOBAL) {
-      const f = this.flat32;
-      const pa = va + this.addend[i]!;
-      const w = pa >>> 2;
-      if (w * 4 === pa && f !== undefined) {
-        this.hits++;
-        f[w] = value;
-        return true;
+    if ((a & 8) === 0) {
+      const t = tags[b | ((a & 4) !== 0 ? a & 7 : (a & 3) | this.acOff)];
+      const k = (va - (lo & 0xfff)) * 2; // vpn * 8192
+      if (t === k + this.pcid || t === k + HOT_GLOBAL) {
+        const w = (lo + this.words[(b << 1) | 26]!) >>> 2; // (pa mod 2^32) / 4, pa < 2^30 in flat memory
+        const f = this.f32;
+        if ((lo & 3) === 0 && w < f.length) {
+          this.hits++;
+          f[w] = value;
+          return true;
+        }
       }
     }
     return this.dataSlow(va, a, OP_WRITE32, value) === 0;
@@ -595,28 +621,44 @@ export class Mmu {
 
   /** Reads the byte at `va`; returns it (0..255) or {@link FAULT}. Outside RAM reads 0xff. */
   read8(va: number, access: number = ACCESS_READ): number {
-    const vpn = Math.floor(va / HOT_PAGE);
-    const i = vpn & this.mask;
-    const t = this.tags[(i << 3) | this.cls[access]!];
-    const k = vpn * HOT_KEY_SCALE;
-    if ((t === k + this.pcid || t === k + HOT_GLOBAL) && this.flat8 !== undefined) {
-      this.hits++;
-      return this.flat8[va + this.addend[i]!]!;
+    const lo = va | 0; // bits 31..0 of va (ToInt32 is exact modulo 2^32)
+    const tags = this.tags;
+    let b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0
+    if (tags.length > 0x100_0000) b = (((va * (1 / 4294967296)) << 24) | (lo >>> 8)) & (tags.length - 16);
+    if ((access & 8) === 0) {
+      const t = tags[b | ((access & 4) !== 0 ? access & 7 : (access & 3) | this.acOff)];
+      const k = (va - (lo & 0xfff)) * 2; // vpn * 8192
+      if (t === k + this.pcid || t === k + HOT_GLOBAL) {
+        const pa = (lo + this.words[(b << 1) | 26]!) >>> 0;
+        const f = this.f8;
+        if (pa < f.length) {
+          this.hits++;
+          return f[pa]!;
+        }
+      }
     }
     return this.dataSlow(va, access, OP_READ8, 0);
   }
 
   /** Writes the low byte of `value` at `va`; returns false on a fault. `ACCESS_WRITE` is added to `access`. */
   write8(va: number, value: number, access: number = ACCESS_WRITE): boolean {
-    const vpn = Math.floor(va / HOT_PAGE);
-    const i = vpn & this.mask;
+    const lo = va | 0; // bits 31..0 of va (ToInt32 is exact modulo 2^32)
+    const tags = this.tags;
+    let b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0
+    if (tags.length > 0x100_0000) b = (((va * (1 / 4294967296)) << 24) | (lo >>> 8)) & (tags.length - 16);
     const a = access | 1;
-    const t = this.tags[(i << 3) | this.cls[a]!];
-    const k = vpn * HOT_KEY_SCALE;
-    if ((t === k + this.pcid || t === k + HOT_GLOBAL) && this.flat8 !== undefined) {
-      this.hits++;
-      this.flat8[va + this.addend[i]!] = value;
-      return true;
+    if ((a & 8) === 0) {
+      const t = tags[b | ((a & 4) !== 0 ? a & 7 : (a & 3) | this.acOff)];
+      const k = (va - (lo & 0xfff)) * 2; // vpn * 8192
+      if (t === k + this.pcid || t === k + HOT_GLOBAL) {
+        const pa = (lo + this.words[(b << 1) | 26]!) >>> 0;
+        const f = this.f8;
+        if (pa < f.length) {
+          this.hits++;
+          f[pa] = value;
+          return true;
+        }
+      }
     }
     return this.dataSlow(va, a, OP_WRITE8, value) === 0;
   }
@@ -709,6 +751,10 @@ export class Mmu {
 
   // ------------------------------------------------------------------ slow paths
 
+  /**
+   * Every translation the access-value-indexed hit test did not serve: a hit by class (implicit
+   * accesses, or a data access that needs the slow path for another reason), a miss, a rights miss.
+   */
   private translateSlow(va: number, access: number): number {
     if (!this.paging) return va;
     const vpn = Math.floor(va / HOT_PAGE);
@@ -717,10 +763,16 @@ export class Mmu {
     const key = t.key[i]!;
     const k = vpn * HOT_KEY_SCALE;
     const held = key === k + this.pcid || key === k + HOT_GLOBAL;
+    const cls = this.cls[access]!;
     if (held) {
+      // The tag of class c is at position c, c + 1 or c + 2 of the slot (TLB_CLASS_POS).
+      const b = i << 4;
+      if (this.tags[b + cls + (cls < 3 ? 0 : cls < 6 ? 1 : 2)] === key) {
+        this.hits++;
+        return va + this.tags[b | 12]!;
+      }
       this.rightsMisses++;
-      if (((WRITE_CLASS_MASK >> this.cls[access]!) & 1) !== 0 && (t.eff[i]! & EFF_D) === 0)
-        this.dirtyRewalks++;
+      if (((WRITE_CLASS_MASK >> cls) & 1) !== 0 && (t.eff[i]! & EFF_D) === 0) this.dirtyRewalks++;
     } else {
       this.misses++;
     }
@@ -766,43 +818,56 @@ export class Mmu {
    * ones (a bus abort), which the reserved-bit checks usually turn into RSVD faults.
    */
   private walk(va: number, access: number, side: boolean): number {
-    const f = this.flat32 ?? EMPTY_U32;
-    const size = f.length === 0 ? -1 : this.memSize; // −1: every read takes readWord (chunked memory)
+    // Entry addresses are computed as u32 word indexes into the single-chunk memory (a dependent chain
+    // of integer ops per level; the double arithmetic it replaces cost ~7 ns a level). An entry above
+    // 4 GiB, outside the memory, or in chunked memory (`f` empty) is read through `readWord`.
+    const f = this.f32;
+    const n = f.length - 1; // word w and w + 1 are in range when w < n
     const rsvdHi = this.rsvdHi;
     const wAddr = this.wAddr;
     const wLo = this.wLo;
+    const vlo = va >>> 0; // bits 31..0 (ToUint32 is exact modulo 2^32)
+    const vhi = ((va - vlo) / 4294967296) | 0; // bits 47..32
     let level = 3;
-    let acc = 6; // PTE_RW | PTE_US, ANDed with every entry
+    let acc = 0x26; // PTE_A | PTE_RW | PTE_US, ANDed with every entry
     let xd = 0; // ORed hi words: bit 31 is XD
     let lo = 0;
     let hi = 0;
+    let w = 0;
+    let x = 0; // the entry's index in its table, times 2 (a word offset)
     // biome-ignore lint/suspicious/noConfusingLabels: a labeled block lets the three leaf levels share one tail without a call
     leaf: {
       // PML4E: PS (bit 7) is reserved.
-      let ea = this.root + (((va * (1 / 549755813888)) & 511) << 3);
-      if (ea + 8 <= size) {
-        lo = f[ea >>> 2]!;
-        hi = f[(ea >>> 2) + 1]!;
+      x = (vhi >>> 6) & 0x3fe;
+      w = this.rootW + x;
+      if (w < n) {
+        lo = f[w]!;
+        hi = f[w + 1]!;
+        wAddr[0] = w * 4;
       } else {
+        const ea = this.root + x * 4;
         lo = this.readWord(ea);
         hi = this.readWord(ea + 4);
+        wAddr[0] = ea;
       }
-      wAddr[0] = ea;
       wLo[0] = lo;
       if ((lo & 1) === 0) return this.notPresent(access, 4);
       if (((hi & rsvdHi) | (lo & 0x80)) !== 0) return this.reserved(access, 4);
       acc &= lo;
       xd |= hi;
       // PDPTE: a 1 GiB leaf when PS, bits 29..13 reserved.
-      ea = (hi & 0xfffff) * 4294967296 + ((lo & 0xfffff000) >>> 0) + (((va * (1 / 1073741824)) & 511) << 3);
-      if (ea + 8 <= size) {
-        lo = f[ea >>> 2]!;
-        hi = f[(ea >>> 2) + 1]!;
+      x = (((vhi & 0x7f) << 2) | (vlo >>> 30)) << 1;
+      w = (hi & 0xfffff) === 0 ? ((lo >>> 2) & 0x3ffffc00) | x : NO_WORD;
+      if (w < n) {
+        lo = f[w]!;
+        hi = f[w + 1]!;
+        wAddr[1] = w * 4;
       } else {
+        const ea = (hi & 0xfffff) * 4294967296 + ((lo & 0xfffff000) >>> 0) + x * 4;
         lo = this.readWord(ea);
         hi = this.readWord(ea + 4);
+        wAddr[1] = ea;
       }
-      wAddr[1] = ea;
       wLo[1] = lo;
       if ((lo & 1) === 0) return this.notPresent(access, 3);
       if (((hi & rsvdHi) | (lo & 0x80 ? lo & 0x3fffe000 : 0)) !== 0) return this.reserved(access, 3);
@@ -811,15 +876,18 @@ export class Mmu {
       if ((lo & 0x80) !== 0) break leaf;
       // PDE: a 2 MiB leaf when PS, bits 20..13 reserved.
       level = 2;
-      ea = (hi & 0xfffff) * 4294967296 + ((lo & 0xfffff000) >>> 0) + (((va * (1 / 2097152)) & 511) << 3);
-      if (ea + 8 <= size) {
-        lo = f[ea >>> 2]!;
-        hi = f[(ea >>> 2) + 1]!;
+      x = (vlo >>> 20) & 0x3fe;
+      w = (hi & 0xfffff) === 0 ? ((lo >>> 2) & 0x3ffffc00) | x : NO_WORD;
+      if (w < n) {
+        lo = f[w]!;
+        hi = f[w + 1]!;
+        wAddr[2] = w * 4;
       } else {
+        const ea = (hi & 0xfffff) * 4294967296 + ((lo & 0xfffff000) >>> 0) + x * 4;
         lo = this.readWord(ea);
         hi = this.readWord(ea + 4);
+        wAddr[2] = ea;
       }
-      wAddr[2] = ea;
       wLo[2] = lo;
       if ((lo & 1) === 0) return this.notPresent(access, 2);
       if (((hi & rsvdHi) | (lo & 0x80 ? lo & 0x1fe000 : 0)) !== 0) return this.reserved(access, 2);
@@ -828,15 +896,18 @@ export class Mmu {
       if ((lo & 0x80) !== 0) break leaf;
       // PTE.
       level = 1;
-      ea = (hi & 0xfffff) * 4294967296 + ((lo & 0xfffff000) >>> 0) + (((va * (1 / 4096)) & 511) << 3);
-      if (ea + 8 <= size) {
-        lo = f[ea >>> 2]!;
-        hi = f[(ea >>> 2) + 1]!;
+      x = (vlo >>> 11) & 0x3fe;
+      w = (hi & 0xfffff) === 0 ? ((lo >>> 2) & 0x3ffffc00) | x : NO_WORD;
+      if (w < n) {
+        lo = f[w]!;
+        hi = f[w + 1]!;
+        wAddr[3] = w * 4;
       } else {
+        const ea = (hi & 0xfffff) * 4294967296 + ((lo & 0xfffff000) >>> 0) + x * 4;
         lo = this.readWord(ea);
         hi = this.readWord(ea + 4);
+        wAddr[3] = ea;
       }
-      wAddr[3] = ea;
       wLo[3] = lo;
       if ((lo & 1) === 0) return this.notPresent(access, 1);
       if ((hi & rsvdHi) !== 0) return this.reserved(access, 1);
@@ -862,14 +933,14 @@ export class Mmu {
     if ((lo & 0x40) !== 0 || write) eff |= 8; // EFF_D
     this.wEff = eff;
     const frame = (hi & 0xfffff) * 4294967296;
-    const off4k = va - Math.floor(va * (1 / 4096)) * 4096;
+    const off4k = vlo & 0xfff;
     let pa: number;
     if (level === 1) pa = frame + ((lo & 0xfffff000) >>> 0) + off4k;
-    else if (level === 2)
-      pa = frame + ((lo & 0xffe00000) >>> 0) + (va - Math.floor(va * (1 / 2097152)) * 2097152);
-    else pa = frame + ((lo & 0xc0000000) >>> 0) + (va - Math.floor(va * (1 / 1073741824)) * 1073741824);
+    else if (level === 2) pa = frame + ((lo & 0xffe00000) >>> 0) + (vlo & 0x1fffff);
+    else pa = frame + ((lo & 0xc0000000) >>> 0) + (vlo & 0x3fffffff);
     this.wPa4k = pa - off4k;
-    if (side) {
+    // A on every entry walked (skipped when all have it: `acc` ANDed their A bits), D on the leaf for a write.
+    if (side && ((acc & 0x20) === 0 || (write && (lo & 0x40) === 0))) {
       const last = 4 - level;
       for (let k = 0; k < last; k++) {
         const v = wLo[k]!;
@@ -899,19 +970,19 @@ export class Mmu {
    * hot loops. Returns the value read (reads), 0 (writes) or FAULT.
    */
   private dataSlow(va: number, access: number, op: number, value: number): number {
-    const off = va - Math.floor(va / HOT_PAGE) * HOT_PAGE;
-    const pa = this.translate(va, access);
+    const off = va & 0xfff; // ToInt32 keeps the low bits of any integer va
+    const pa = this.translateSlow(va, access);
     if (pa < 0) return FAULT;
     const n = op === OP_READ32 || op === OP_WRITE32 ? 4 : 1;
     if (off + n <= PAGE_SIZE_4K) {
       const inRam = pa + n <= this.memSize;
-      const f = this.flat32;
+      const f = this.f32;
       switch (op) {
         case OP_READ32:
           if (!inRam) return OPEN_BUS;
-          return f !== undefined && (pa & 3) === 0 ? f[pa >>> 2]! : this.mem.read32(pa);
+          return f.length !== 0 && (pa & 3) === 0 ? f[pa >>> 2]! : this.mem.read32(pa);
         case OP_WRITE32:
-          if (f !== undefined && inRam && (pa & 3) === 0) f[pa >>> 2] = value;
+          if (f.length !== 0 && inRam && (pa & 3) === 0) f[pa >>> 2] = value;
           else if (inRam) this.mem.write32(pa, value >>> 0);
           return 0;
         case OP_READ8:
@@ -934,7 +1005,7 @@ export class Mmu {
       return FAULT;
     }
     if (va2 === VIRT_SPACE_END) va2 = 0;
-    const pa2 = this.translate(va2, access);
+    const pa2 = this.translateSlow(va2, access);
     if (pa2 < 0) return FAULT;
     const first = PAGE_SIZE_4K - off;
     let v = 0;
@@ -953,8 +1024,7 @@ export class Mmu {
 
   private writeWord(pa: number, v: number): void {
     if (pa + 4 > this.memSize) return;
-    if (this.flat32 !== undefined) this.flat32[pa >>> 2] = v;
-    else this.mem.write32(pa, v);
+    this.mem.write32(pa, v);
   }
 
   /** Recomputes everything derived from the registers (tables of the access path) and re-tags the TLB. */

@@ -7,10 +7,18 @@
  * Entry layout (slot `i`):
  * - `key[i]`: `vpn * 8192 + tag`, where `tag` is the PCID (0..4095) or {@link TLB_GLOBAL} for a global
  *   translation (G = 1 with CR4.PGE = 1), which matches under every PCID; −1 when the slot is empty;
- * - `tags[i * 8 + c]`: `key[i]` when access class `c` may use the entry without a walk, −1 otherwise
- *   (so a hit is one compare). Write classes are valid only when the leaf's D flag is 1: a read fills
- *   the entry "read-only" and the first write re-walks and sets D;
- * - `addend[i]`: physical minus virtual address of the 4 KiB page (`pa = va + addend`);
+ * - `tags[i * 16 + p]` for p in 0..11 ({@link TLB_STRIDE} doubles a slot): the hit tags, indexed by the
+ *   access value itself so the access path needs no class lookup: p = the explicit access value
+ *   (`ACCESS_WRITE | ACCESS_EXEC | ACCESS_USER` bits, 0..7) with RFLAGS.AC = 0, and p = 8 + access for
+ *   a supervisor access (0..3) with RFLAGS.AC = 1 (user accesses ignore AC). Position p holds `key[i]`
+ *   when the access class of p ({@link TLB_POS_CLASS}) may use the entry without a walk, −1 otherwise,
+ *   so a hit is one compare. Write classes are valid only when the leaf's D flag is 1: a read fills the
+ *   entry "read-only" and the first write re-walks and sets D. Implicit accesses (`ACCESS_IMPLICIT`)
+ *   look their class up in the MMU's slow path;
+ * - `tags[i * 16 + 12]`: physical minus virtual address of the 4 KiB page (`pa = va + addend`), in the
+ *   same cache line pair as the tags so a hit reads one array; position 13 holds the addend's low 32
+ *   bits as an int32 (read through {@link Tlb.words} at `i * 32 + 26`), so a data access computes
+ *   the low 32 bits of its physical address in integer arithmetic;
  * - `eff[i]`: the effective rights the walk found (`EFF_*` bits of `access.ts`);
  * - `leafVpn[i]`, `shift[i]`: the first page number and log2(pages) of the leaf (0, 9 or 18): a 2 MiB
  *   or 1 GiB leaf is cached as 4 KiB pieces, and INVLPG of any address in it drops every piece.
@@ -18,14 +26,35 @@
  * @module
  */
 import { checkUint, fail, isPowerOfTwo } from '@vmkit/addr';
-import { CLASS_COUNT } from './access.js';
-
-if (CLASS_COUNT !== 8) throw new Error('@vmkit/paging-x86_64: the TLB layout assumes 8 access classes');
+import { CLASS_COUNT, classTable } from './access.js';
 
 /** The tag value of a global entry (beyond every PCID). */
 export const TLB_GLOBAL = 4096;
 /** `key = vpn * TLB_KEY_SCALE + tag`. */
 export const TLB_KEY_SCALE = 8192;
+/** Doubles per slot in {@link Tlb.tags}: 12 hit tags, the addend, its low 32 bits (2 spare). */
+export const TLB_STRIDE = 16;
+/** Position of the addend (physical minus virtual address) in a slot of {@link Tlb.tags}. */
+export const TLB_ADDEND = 12;
+/**
+ * The access class (0..7, see `classTable`) whose rights the tag at each position 0..11 of a slot
+ * stands for: positions 0..7 are the access values 0..7 with RFLAGS.AC = 0, 8..11 the supervisor
+ * access values 0..3 with RFLAGS.AC = 1.
+ */
+export const TLB_POS_CLASS: readonly number[] = [0, 1, 2, 1, 3, 4, 5, 4, 6, 7, 2, 7];
+/** A position of a slot holding each class's tag (the inverse of {@link TLB_POS_CLASS}). */
+export const TLB_CLASS_POS: readonly number[] = [0, 1, 2, 4, 5, 6, 8, 9];
+
+// The layout above (and the literals of `writeTags` and of the MMU's access path) must agree with
+// the class table: checked once at load.
+{
+  const c0 = classTable(false);
+  const c1 = classTable(true);
+  let ok = CLASS_COUNT === 8;
+  for (let p = 0; p < 12; p++) if ((p < 8 ? c0[p] : c1[p - 8]) !== TLB_POS_CLASS[p]) ok = false;
+  for (let c = 0; c < CLASS_COUNT; c++) if (TLB_POS_CLASS[TLB_CLASS_POS[c]!] !== c) ok = false;
+  if (!ok) throw new Error('@vmkit/paging-x86_64: the TLB layout disagrees with the access classes');
+}
 
 /** Why entries were invalidated: one counter per reason. */
 export interface TlbFlushCounts {
@@ -70,9 +99,11 @@ export class Tlb {
   readonly size: number;
   /** `size - 1`: slot = vpn & mask. */
   readonly mask: number;
+  /** Hit tags and addends, {@link TLB_STRIDE} doubles a slot (see the module doc). */
   readonly tags: Float64Array;
+  /** The memory of {@link tags} as int32 words (position 13 of slot i is `words[i * 32 + 26]`). */
+  readonly words: Int32Array;
   readonly key: Float64Array;
-  readonly addend: Float64Array;
   readonly eff: Uint16Array;
   readonly leafVpn: Float64Array;
   readonly shift: Uint8Array;
@@ -109,9 +140,9 @@ export class Tlb {
     }
     this.size = size;
     this.mask = size - 1;
-    this.tags = new Float64Array(size * CLASS_COUNT).fill(-1);
+    this.tags = new Float64Array(size * TLB_STRIDE).fill(-1);
+    this.words = new Int32Array(this.tags.buffer);
     this.key = new Float64Array(size).fill(-1);
-    this.addend = new Float64Array(size);
     this.eff = new Uint16Array(size);
     this.leafVpn = new Float64Array(size);
     this.shift = new Uint8Array(size);
@@ -145,25 +176,22 @@ export class Tlb {
     }
     this.fills++;
     this.key[i] = key;
-    this.addend[i] = addend;
     this.eff[i] = eff;
     this.leafVpn[i] = leafVpn;
     this.shift[i] = shift;
     if (shift > 0) this.largeCount++;
-    const b = i << 3; // i * CLASS_COUNT (a literal: imported bindings are not folded by V8)
-    const tags = this.tags;
-    tags[b] = classMask & 1 ? key : -1;
-    tags[b + 1] = classMask & 2 ? key : -1;
-    tags[b + 2] = classMask & 4 ? key : -1;
-    tags[b + 3] = classMask & 8 ? key : -1;
-    tags[b + 4] = classMask & 16 ? key : -1;
-    tags[b + 5] = classMask & 32 ? key : -1;
-    tags[b + 6] = classMask & 64 ? key : -1;
-    tags[b + 7] = classMask & 128 ? key : -1;
+    writeTags(this.tags, i << 4, key, classMask); // i * TLB_STRIDE (a literal: imported bindings are not folded by V8)
+    this.tags[(i << 4) | 12] = addend; // TLB_ADDEND
+    this.words[(i << 5) | 26] = addend | 0; // low 32 bits (ToInt32 is exact modulo 2^32)
     if (this.listed[i] === 0) {
       this.listed[i] = 1;
       this.filled[this.filledCount++] = i;
     }
+  }
+
+  /** Physical minus virtual address of slot `i`'s page (meaningful while the slot is valid). */
+  addendOf(i: number): number {
+    return this.tags[i * TLB_STRIDE + TLB_ADDEND]!;
   }
 
   /** Re-computes the class tags of every valid entry from its stored rights (after a CPU-state change). */
@@ -172,9 +200,7 @@ export class Tlb {
       const i = this.filled[k]!;
       const key = this.key[i]!;
       if (key < 0) continue;
-      const m = classMaskOf(this.eff[i]!);
-      const b = i * CLASS_COUNT;
-      for (let c = 0; c < CLASS_COUNT; c++) this.tags[b + c] = (m >>> c) & 1 ? key : -1;
+      writeTags(this.tags, i * TLB_STRIDE, key, classMaskOf(this.eff[i]!));
     }
   }
 
@@ -184,7 +210,7 @@ export class Tlb {
     if (this.shift[i]! > 0) this.largeCount--;
     this.key[i] = -1;
     this.shift[i] = 0;
-    this.tags.fill(-1, i * CLASS_COUNT, (i + 1) * CLASS_COUNT);
+    this.tags.fill(-1, i * TLB_STRIDE, i * TLB_STRIDE + TLB_ADDEND);
     this.invalidated++;
   }
 
@@ -238,12 +264,14 @@ export class Tlb {
       const vpn = Math.floor(k / TLB_KEY_SCALE);
       const tag = k - vpn * TLB_KEY_SCALE;
       let classes = 0;
-      for (let c = 0; c < CLASS_COUNT; c++) if (this.tags[i * CLASS_COUNT + c] === k) classes |= 1 << c;
+      for (let c = 0; c < CLASS_COUNT; c++) {
+        if (this.tags[i * TLB_STRIDE + TLB_CLASS_POS[c]!] === k) classes |= 1 << c;
+      }
       out.push({
         slot: i,
         vpn,
         pcid: tag === TLB_GLOBAL ? 'global' : tag,
-        pa: vpn * 4096 + this.addend[i]!,
+        pa: vpn * 4096 + this.addendOf(i),
         eff: this.eff[i]!,
         leafSize: 4096 * 2 ** this.shift[i]!,
         classes,
@@ -269,4 +297,28 @@ export class Tlb {
     }
     this.filledCount = w;
   }
+}
+
+/**
+ * Writes the 12 hit tags of the slot at `b` (= slot × 16): `key` where `classMask` allows the class of
+ * the position ({@link TLB_POS_CLASS}), −1 elsewhere. Unrolled with literal class numbers.
+ */
+function writeTags(tags: Float64Array, b: number, key: number, m: number): void {
+  const c0 = m & 1 ? key : -1;
+  const c1 = m & 2 ? key : -1;
+  const c2 = m & 4 ? key : -1;
+  const c4 = m & 16 ? key : -1;
+  const c7 = m & 128 ? key : -1;
+  tags[b] = c0;
+  tags[b + 1] = c1;
+  tags[b + 2] = c2;
+  tags[b + 3] = c1;
+  tags[b + 4] = m & 8 ? key : -1;
+  tags[b + 5] = c4;
+  tags[b + 6] = m & 32 ? key : -1;
+  tags[b + 7] = c4;
+  tags[b + 8] = m & 64 ? key : -1;
+  tags[b + 9] = c7;
+  tags[b + 10] = c2;
+  tags[b + 11] = c7;
 }
