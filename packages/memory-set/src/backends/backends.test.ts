@@ -1,11 +1,6 @@
-import { PAGE_SIZE_2M, PAGE_SIZE_4K, type PhysAddr, type VirtAddr, VmkitError, virtAddr } from '@vmkit/addr';
-import {
-  BitmapFrameAllocator,
-  type FrameAllocator,
-  type PageFlags,
-  PageMapper,
-  PhysicalMemory,
-} from '@vmkit/paging-x86_64';
+import { PAGE_SIZE_2M, PAGE_SIZE_4K, type PhysAddr, type VirtAddr, virtAddr } from '@vmkit/addr';
+import { BitmapFrameAllocator, type PageFlags, PageMapper, PhysicalMemory } from '@vmkit/paging-x86_64';
+import { FailingFrameAllocator } from '@vmkit/paging-x86_64/testing';
 import { FaultInjector } from '@vmkit/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -17,47 +12,12 @@ const RW: PageFlags = { writable: true, user: true, executable: false };
 const RO: PageFlags = { writable: false, user: true, executable: false };
 const LOW = 0x10_0000; // the allocator manages [1 MiB, 16 MiB); linear mappings target [0, 1 MiB)
 
-/** A frame allocator that throws E_NOMEM on the calls its injector picks. */
-class FailingFrames implements FrameAllocator {
-  injector: FaultInjector | undefined;
-  constructor(readonly inner: BitmapFrameAllocator) {}
-  get totalFrames(): number {
-    return this.inner.totalFrames;
-  }
-  get freeFrames(): number {
-    return this.inner.freeFrames;
-  }
-  private check(): void {
-    if (this.injector?.shouldFail()) throw new VmkitError('E_NOMEM', 'injected: no free frame');
-  }
-  allocFrame(): PhysAddr {
-    this.check();
-    return this.inner.allocFrame();
-  }
-  allocContiguous(count: number, align: number): PhysAddr {
-    this.check();
-    return this.inner.allocContiguous(count, align);
-  }
-  incRef(f: PhysAddr): number {
-    return this.inner.incRef(f);
-  }
-  decRef(f: PhysAddr): number {
-    return this.inner.decRef(f);
-  }
-  freeContiguous(f: PhysAddr, n: number): void {
-    this.inner.freeContiguous(f, n);
-  }
-  refCount(f: PhysAddr): number {
-    return this.inner.refCount(f);
-  }
-}
-
 type B = LinearBackend | AllocBackend;
 type XSet = MemorySet<PageFlags, PageMapper, VirtAddr, B>;
 
 function machine(memSize = 16 * 2 ** 20) {
   const mem = new PhysicalMemory(memSize);
-  const frames = new FailingFrames(new BitmapFrameAllocator(mem, { start: LOW, end: memSize }));
+  const frames = new FailingFrameAllocator(new BitmapFrameAllocator(mem, { start: LOW, end: memSize }));
   const pt = new PageMapper(mem, frames);
   const set: XSet = new MemorySet();
   return { mem, frames, pt, set };
@@ -107,7 +67,7 @@ describe('AllocBackend', () => {
     expect(set.len()).toBe(4);
     for (const i of [0, 1, 4, 5, 6, 7])
       expect(pt.translate((0x40_0000 + i * P) as VirtAddr)?.pa).toBe(pas[i]);
-    expect(frames.inner.refCount(pas[2] as PhysAddr)).toBe(0); // returned
+    expect(frames.refCount(pas[2] as PhysAddr)).toBe(0); // returned
     set.clear(pt);
     expect(frames.freeFrames).toBe(free0); // every leaf frame and every emptied table is back
   });
@@ -145,9 +105,9 @@ describe('AllocBackend', () => {
     set.map(area(0x40_0000, 4 * P, RW, new AllocBackend(true)), pt, false);
     const before = pt.leaves();
     const free0 = frames.freeFrames;
-    frames.injector = new FaultInjector([3]);
+    frames.failWhen = new FaultInjector([3]);
     expect(() => set.map(area(0x40_2000, 8 * P, RO, new AllocBackend(true)), pt, true)).toThrow(/E_NOMEM/);
-    frames.injector = undefined;
+    frames.failWhen = undefined;
     expect(pt.leaves()).toEqual(before);
     expect(frames.freeFrames).toBe(free0);
     expect([...set].map((a) => [a.start, a.end])).toEqual([[0x40_0000, 0x40_4000]]);
@@ -246,14 +206,14 @@ describe('random sequences over a real x86-64 page table', () => {
           const areasBefore = [...m.set].map((a) => [a.start, a.end, a.flags, a.backend]);
           const leavesBefore = contents(m);
           const freeBefore = m.frames.freeFrames;
-          m.frames.injector = failAt === null ? undefined : new FaultInjector([failAt]);
+          m.frames.failWhen = failAt === null ? undefined : new FaultInjector([failAt]);
           let err: unknown;
           try {
             run(m, o);
           } catch (e) {
             err = e;
           }
-          m.frames.injector = undefined;
+          m.frames.failWhen = undefined;
           if (err !== undefined) {
             expect(String(err)).toMatch(/E_NOMEM|E_ALREADY_EXISTS|E_INVALID_PARAM/);
             expect([...m.set].map((a) => [a.start, a.end, a.flags, a.backend])).toEqual(areasBefore);

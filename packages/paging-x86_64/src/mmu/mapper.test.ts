@@ -3,8 +3,8 @@ import { FaultInjector } from '@vmkit/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BitmapFrameAllocator } from '../bitmap-frame-allocator.js';
-import type { FrameAllocator } from '../frame-allocator.js';
 import { PhysicalMemory } from '../physical-memory.js';
+import { FailingFrameAllocator } from '../testing/index.js';
 import { ACCESS_EXEC, ACCESS_USER, ACCESS_WRITE } from './access.js';
 import { type PageFlags, PageMapper } from './mapper.js';
 import { Mmu } from './mmu.js';
@@ -15,39 +15,6 @@ const G1 = 0x4000_0000 as PageSize;
 const URW: PageFlags = { writable: true, user: true, executable: false };
 const KRX: PageFlags = { writable: false, user: false, executable: true, global: true };
 const HIGH = virtAddr('0xffffffff80000000');
-
-/** A frame allocator whose allocFrame fails (E_NOMEM) when the injector says so. */
-class FailingFrames implements FrameAllocator {
-  constructor(
-    private readonly inner: FrameAllocator,
-    readonly inject: FaultInjector,
-  ) {}
-  get totalFrames(): number {
-    return this.inner.totalFrames;
-  }
-  get freeFrames(): number {
-    return this.inner.freeFrames;
-  }
-  allocFrame(): PhysAddr {
-    if (this.inject.shouldFail()) throw Object.assign(new Error('E_NOMEM: injected'), { code: 'E_NOMEM' });
-    return this.inner.allocFrame();
-  }
-  allocContiguous(count: number, align: number): PhysAddr {
-    return this.inner.allocContiguous(count, align);
-  }
-  incRef(f: PhysAddr): number {
-    return this.inner.incRef(f);
-  }
-  decRef(f: PhysAddr): number {
-    return this.inner.decRef(f);
-  }
-  freeContiguous(f: PhysAddr, n: number): void {
-    this.inner.freeContiguous(f, n);
-  }
-  refCount(f: PhysAddr): number {
-    return this.inner.refCount(f);
-  }
-}
 
 function setup(size = 8 << 20) {
   const mem = new PhysicalMemory(size);
@@ -170,7 +137,7 @@ describe('PageMapper: map, translate, unmap', () => {
     const mapper = new PageMapper(mem, inner);
     mapper.map(0x20_0000 as VirtAddr, 0x20_0000 as PhysAddr, M2, URW);
     const failing = (n: number): PageMapper =>
-      new PageMapper(mem, new FailingFrames(inner, new FaultInjector([n])), mapper.root);
+      new PageMapper(mem, new FailingFrameAllocator(inner, new FaultInjector([n])), mapper.root);
     // [0x1fe000, 0x200000) needs a PT; the range also reaches into the 512 GiB slot 1 (PDPT+PD+PT)
     const va = (0x80_0000_0000 - 0x2000) as VirtAddr;
     for (let n = 1; n <= 4; n++) {

@@ -57,7 +57,7 @@ import {
 } from './control-registers.js';
 import { mmuFail } from './errors.js';
 import { PageFault, PF_ID, PF_P, PF_RSVD, PF_U, PF_W, VECTOR_GP, VECTOR_PF } from './fault.js';
-import { TLB_GLOBAL, TLB_KEY_SCALE, Tlb } from './tlb.js';
+import { TLB_GLOBAL, TLB_KEY_SCALE, Tlb, type TlbFlushCounts } from './tlb.js';
 
 /** The value `translate`/`read32`/`read8` return for a fault (the fault record says which). */
 export const FAULT = -1;
@@ -148,16 +148,7 @@ export interface MmuStats {
   /** Entries dropped by invalidation. */
   invalidated: number;
   /** Invalidation operations by reason. */
-  flushes: {
-    cr0: number;
-    cr3: number;
-    cr4: number;
-    efer: number;
-    invlpg: number;
-    invpcid: number;
-    fault: number;
-    explicit: number;
-  };
+  flushes: TlbFlushCounts;
   /** TLB entries valid now. */
   tlbValid: number;
 }
