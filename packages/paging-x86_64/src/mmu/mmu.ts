@@ -100,6 +100,7 @@ const OP_READ32 = 0;
 const OP_WRITE32 = 1;
 const OP_READ8 = 2;
 const OP_WRITE8 = 3;
+const OP_TRANSLATE = 4;
 
 /** Options of {@link Mmu}. Registers default to 4-level paging on: CR0 = PE|WP|PG, CR4 = PAE|PGE, EFER = LME|LMA|NXE. */
 export interface MmuOptions {
@@ -552,7 +553,7 @@ export class Mmu {
         return va + tags[b | 12]!;
       }
     }
-    return this.translateSlow(va, access);
+    return this.slowAccess(va, access, OP_TRANSLATE, 0);
   }
 
   /**
@@ -579,7 +580,7 @@ export class Mmu {
         }
       }
     }
-    return this.dataSlow(va, access, OP_READ32, 0);
+    return this.slowAccess(va, access, OP_READ32, 0);
   }
 
   /**
@@ -607,7 +608,7 @@ export class Mmu {
         }
       }
     }
-    return this.dataSlow(va, a, OP_WRITE32, value) === 0;
+    return this.slowAccess(va, a, OP_WRITE32, value) === 0;
   }
 
   /** Reads the byte at `va`; returns it (0..255) or {@link FAULT}. Outside RAM reads 0xff. */
@@ -628,7 +629,7 @@ export class Mmu {
         }
       }
     }
-    return this.dataSlow(va, access, OP_READ8, 0);
+    return this.slowAccess(va, access, OP_READ8, 0);
   }
 
   /** Writes the low byte of `value` at `va`; returns false on a fault. `ACCESS_WRITE` is added to `access`. */
@@ -651,7 +652,7 @@ export class Mmu {
         }
       }
     }
-    return this.dataSlow(va, a, OP_WRITE8, value) === 0;
+    return this.slowAccess(va, a, OP_WRITE8, value) === 0;
   }
 
   /**
@@ -743,31 +744,147 @@ export class Mmu {
   // ------------------------------------------------------------------ slow paths
 
   /**
-   * Every translation the access-value-indexed hit test did not serve: a hit by class (implicit
-   * accesses, or a data access that needs the slow path for another reason), a miss, a rights miss.
+   * Every access the access-value-indexed hit test did not serve — a hit by class (implicit accesses,
+   * or a data access that needs the slow path for another reason), a miss, a rights miss — and, for a
+   * data access (`op` ≠ {@link OP_TRANSLATE}), the read or write itself, so that a data miss costs one
+   * call. Returns the physical address (translate), the value read (reads), 0 (writes) or FAULT. A
+   * data access crossing into the next page goes to {@link crossPage}.
    */
-  private translateSlow(va: number, access: number): number {
-    if (!this.paging) return va;
-    const vpn = Math.floor(va / HOT_PAGE);
-    const i = vpn & this.mask;
-    const t = this.tlb;
-    const key = t.key[i]!;
-    const k = vpn * HOT_KEY_SCALE;
-    const held = key === k + this.pcid || key === k + HOT_GLOBAL;
-    const cls = this.cls[access]!;
-    if (held) {
-      // The tag of class c is at position c, c + 1 or c + 2 of the slot (TLB_CLASS_POS).
-      const b = i << 4;
-      if (this.tags[b + cls + (cls < 3 ? 0 : cls < 6 ? 1 : 2)] === key) {
-        this.hits++;
-        return va + this.tags[b | 12]!;
-      }
-      this.rightsMisses++;
-      if (((WRITE_CLASS_MASK >> cls) & 1) !== 0 && (t.eff[i]! & EFF_D) === 0) this.dirtyRewalks++;
-    } else {
-      this.misses++;
+  private slowAccess(va: number, access: number, op: number, value: number): number {
+    let pa = va;
+    const vlo = va >>> 0; // bits 31..0 (ToUint32 is exact modulo 2^32)
+    if (op !== OP_TRANSLATE && (vlo & 0xfff) + (op <= OP_WRITE32 ? 4 : 1) > HOT_PAGE) {
+      return this.crossPage(va, access, op, value);
     }
-    this.walks++;
+    // biome-ignore lint/suspicious/noConfusingLabels: every way to a physical address joins the data access below
+    resolve: {
+      if (!this.paging) break resolve;
+      const vhi = ((va - vlo) * (1 / 4294967296)) | 0; // bits 47..32 (exact: no division)
+      const vpn = (va - (vlo & 0xfff)) * (1 / 4096);
+      const i = ((vlo >>> 12) | (vhi << 20)) & this.mask; // mask < 2^22
+      const t = this.tlb;
+      const key = t.key[i]!;
+      const k = vpn * HOT_KEY_SCALE;
+      const held = key === k + this.pcid || key === k + HOT_GLOBAL;
+      const cls = this.cls[access]!;
+      if (held) {
+        // The tag of class c is at position c, c + 1 or c + 2 of the slot (TLB_CLASS_POS).
+        const b = i << 4;
+        if (this.tags[b + cls + (cls < 3 ? 0 : cls < 6 ? 1 : 2)] === key) {
+          this.hits++;
+          pa = va + this.tags[b | 12]!;
+          break resolve;
+        }
+        this.rightsMisses++;
+        if (((WRITE_CLASS_MASK >> cls) & 1) !== 0 && (t.eff[i]! & EFF_D) === 0) this.dirtyRewalks++;
+      } else {
+        this.misses++;
+      }
+      this.walks++;
+      // The common case, walked here without a call: flat memory, every table and the page below
+      // 4 GiB, every entry present with A = 1 and no reserved bit, the access allowed, no D to set and
+      // the page inside RAM. This walk only reads; anything else (a fault, an A/D update, an entry
+      // outside the flat memory) falls through to the full walk, which decides it from scratch.
+      // biome-ignore lint/suspicious/noConfusingLabels: one exit to the full walk from every level
+      fast: {
+        const f = this.f32;
+        const n = f.length - 1; // word w and w + 1 are in range when w < n
+        const bad = this.rsvdHi | 0xfffff; // reserved bits, and address bits above 4 GiB
+        let w = this.rootW + ((vhi >>> 6) & 0x3fe);
+        if (w >= n) break fast;
+        let lo = f[w]!;
+        let hi = f[w + 1]!;
+        if (((hi & bad) | (~lo & 0x21) | (lo & 0x80)) !== 0) break fast; // P, A; PS is reserved in a PML4E
+        let acc = lo;
+        let xd = hi;
+        w = ((lo >>> 2) & 0x3ffffc00) | ((((vhi & 0x7f) << 2) | (vlo >>> 30)) << 1);
+        if (w >= n) break fast;
+        lo = f[w]!;
+        hi = f[w + 1]!;
+        if (((hi & bad) | (~lo & 0x21)) !== 0) break fast;
+        acc &= lo;
+        xd |= hi;
+        let sh = 18; // log2 of the leaf's 4 KiB pages
+        let pa4k: number;
+        if ((lo & 0x80) === 0) {
+          w = ((lo >>> 2) & 0x3ffffc00) | ((vlo >>> 20) & 0x3fe);
+          if (w >= n) break fast;
+          lo = f[w]!;
+          hi = f[w + 1]!;
+          if (((hi & bad) | (~lo & 0x21)) !== 0) break fast;
+          acc &= lo;
+          xd |= hi;
+          if ((lo & 0x80) === 0) {
+            w = ((lo >>> 2) & 0x3ffffc00) | ((vlo >>> 11) & 0x3fe);
+            if (w >= n) break fast;
+            lo = f[w]!;
+            hi = f[w + 1]!;
+            if (((hi & bad) | (~lo & 0x21)) !== 0) break fast;
+            acc &= lo;
+            xd |= hi;
+            sh = 0;
+            pa4k = (lo & 0xfffff000) >>> 0;
+          } else {
+            if ((lo & 0x1fe000) !== 0) break fast; // reserved bits 20..13 of a 2 MiB PDE
+            sh = 9;
+            pa4k = ((lo & 0xffe00000) >>> 0) + (vlo & 0x1ff000);
+          }
+        } else {
+          if ((lo & 0x3fffe000) !== 0) break fast; // reserved bits 29..13 of a 1 GiB PDPTE
+          pa4k = ((lo & 0xc0000000) >>> 0) + (vlo & 0x3ffff000);
+        }
+        if (pa4k + HOT_PAGE > this.memSize) break fast;
+        let eff = (((hi >>> 27) & 15) << 8) | ((acc >>> 1) & 3); // PK, EFF_US, EFF_RW
+        if ((xd & 0x8000_0000) !== 0) eff |= 4; // EFF_XD: bit 63 of some entry
+        if ((lo & 0x100) !== 0 && this.pge) eff |= 16; // EFF_G
+        let m = this.allow[rIndex(eff)]!; // the classes these rights allow
+        if (((m >> cls) & 1) === 0) break fast;
+        if ((lo & 0x40) !== 0) {
+          eff |= 8; // EFF_D
+        } else {
+          if (((WRITE_CLASS_MASK >> cls) & 1) !== 0) break fast; // D to set: the full walk writes it
+          m &= ~WRITE_CLASS_MASK; // a read fills the entry read-only
+        }
+        const tag = k + ((eff & 16) !== 0 ? HOT_GLOBAL : this.pcid);
+        // The leaf's first page number: vpn minus the page's index inside the leaf.
+        t.place(i, tag, pa4k - vpn * HOT_PAGE, eff, vpn - ((vlo >>> 12) & ((1 << sh) - 1)), sh, m);
+        pa = pa4k + (vlo & 0xfff);
+        break resolve;
+      }
+      pa = this.walkFill(va, access, i, held);
+      if (pa < 0) return FAULT;
+    }
+    // The data access, inside one page.
+    switch (op) {
+      case OP_TRANSLATE:
+        return pa;
+      case OP_READ32: {
+        if (pa + 4 > this.memSize) return OPEN_BUS;
+        const f = this.f32;
+        return f.length !== 0 && (pa & 3) === 0 ? f[pa >>> 2]! : this.mem.read32(pa);
+      }
+      case OP_WRITE32: {
+        if (pa + 4 > this.memSize) return 0;
+        const f = this.f32;
+        if (f.length !== 0 && (pa & 3) === 0) f[pa >>> 2] = value;
+        else this.mem.write32(pa, value >>> 0);
+        return 0;
+      }
+      case OP_READ8:
+        return pa + 1 <= this.memSize ? this.mem.read8(pa) : 0xff;
+      default:
+        if (pa + 1 <= this.memSize) this.mem.write8(pa, value & 0xff);
+        return 0;
+    }
+  }
+
+  /**
+   * A miss or rights miss the fast walk of {@link slowAccess} did not serve: the full walk (A/D
+   * updates, faults), then the fill of slot `i` for a page inside RAM. `held`: slot `i` held the page
+   * (dropped on a fault). Returns the physical address or FAULT (with the fault record set).
+   */
+  private walkFill(va: number, access: number, i: number, held: boolean): number {
+    const t = this.tlb;
     const pa = this.walk(va, access, true);
     if (pa < 0) {
       const f = this.fault;
@@ -792,7 +909,8 @@ export class Mmu {
       let m = this.allow[rIndex(eff)]!;
       if ((eff & EFF_D) === 0) m &= ~WRITE_CLASS_MASK;
       const lv = this.wLevel;
-      const tag = k + ((eff & EFF_G) !== 0 ? HOT_GLOBAL : this.pcid);
+      const vpn = Math.floor(va / HOT_PAGE);
+      const tag = vpn * HOT_KEY_SCALE + ((eff & EFF_G) !== 0 ? HOT_GLOBAL : this.pcid);
       const add = pa4k - vpn * HOT_PAGE;
       if (lv === 1) t.place(i, tag, add, eff, vpn, 0, m);
       else if (lv === 2) t.place(i, tag, add, eff, Math.floor(vpn * (1 / 512)) * 512, 9, m);
@@ -956,35 +1074,14 @@ export class Mmu {
   }
 
   /**
-   * The slow path of every data access (TLB miss or rights miss, unaligned word, page-crossing word,
-   * memory in several chunks): one function, large enough that V8 does not inline it into the callers'
-   * hot loops. Returns the value read (reads), 0 (writes) or FAULT.
+   * A data access whose word crosses into the next page: both pages are translated (the lower first)
+   * before any byte moves, so a fault on the second page leaves memory untouched. Returns the value
+   * read (reads), 0 (writes) or FAULT.
    */
-  private dataSlow(va: number, access: number, op: number, value: number): number {
+  private crossPage(va: number, access: number, op: number, value: number): number {
     const off = va & 0xfff; // ToInt32 keeps the low bits of any integer va
-    const pa = this.translateSlow(va, access);
+    const pa = this.slowAccess(va, access, OP_TRANSLATE, 0);
     if (pa < 0) return FAULT;
-    const n = op === OP_READ32 || op === OP_WRITE32 ? 4 : 1;
-    if (off + n <= PAGE_SIZE_4K) {
-      const inRam = pa + n <= this.memSize;
-      const f = this.f32;
-      switch (op) {
-        case OP_READ32:
-          if (!inRam) return OPEN_BUS;
-          return f.length !== 0 && (pa & 3) === 0 ? f[pa >>> 2]! : this.mem.read32(pa);
-        case OP_WRITE32:
-          if (f.length !== 0 && inRam && (pa & 3) === 0) f[pa >>> 2] = value;
-          else if (inRam) this.mem.write32(pa, value >>> 0);
-          return 0;
-        case OP_READ8:
-          return inRam ? this.mem.read8(pa) : 0xff;
-        default:
-          if (inRam) this.mem.write8(pa, value & 0xff);
-          return 0;
-      }
-    }
-    // A word crossing into the next page: both pages are translated (the lower first) before any byte
-    // moves, so a fault on the second page leaves memory untouched.
     let va2 = va - off + PAGE_SIZE_4K;
     if (va2 === VIRT_SPACE_END / 2) {
       const f = this.fault;
@@ -996,7 +1093,7 @@ export class Mmu {
       return FAULT;
     }
     if (va2 === VIRT_SPACE_END) va2 = 0;
-    const pa2 = this.translateSlow(va2, access);
+    const pa2 = this.slowAccess(va2, access, OP_TRANSLATE, 0);
     if (pa2 < 0) return FAULT;
     const first = PAGE_SIZE_4K - off;
     let v = 0;
