@@ -1,4 +1,4 @@
-import { checkAlign } from './align.js';
+import { alignDown, alignUp, checkAlign } from './align.js';
 import { PAGE_SIZE_1G, PAGE_SIZE_2M, PAGE_SIZE_4K, type PageSize } from './constants.js';
 import { fail } from './errors.js';
 import type { AddrRange } from './range.js';
@@ -21,14 +21,12 @@ export function checkPageSize(size: number): asserts size is PageSize {
 export function pageCount(range: AddrRange, pageSize: number = PAGE_SIZE_4K): number {
   checkAlign(pageSize);
   if (range.isEmpty()) return 0;
-  const first = range.start - (range.start % pageSize);
-  const lastEnd = range.end % pageSize === 0 ? range.end : range.end - (range.end % pageSize) + pageSize;
-  return (lastEnd - first) / pageSize;
+  return (alignUp(range.end, pageSize) - alignDown(range.start, pageSize)) / pageSize;
 }
 
 /**
- * Iterates the start address of every page of `pageSize` bytes that the range touches, in order.
- * The first page starts at `range.start` rounded down.
+ * Iterates the start address of every page of `pageSize` bytes that the range touches, in order
+ * (none for an empty range). The first page starts at `range.start` rounded down.
  *
  * @throws VmkitError `E_INVALID` if `pageSize` is not a power of two
  */
@@ -37,12 +35,13 @@ export function* pagesOf<A extends number>(
   pageSize: number = PAGE_SIZE_4K,
 ): Generator<A> {
   checkAlign(pageSize);
-  for (let a = range.start - (range.start % pageSize); a < range.end; a += pageSize) yield a as A;
+  if (range.isEmpty()) return;
+  for (let a: number = alignDown(range.start, pageSize); a < range.end; a += pageSize) yield a as A;
 }
 
 /**
- * Calls `fn` with the start of every page of `pageSize` bytes that the range touches, in order; the
- * allocation-free form of {@link pagesOf}.
+ * Calls `fn` with the start of every page of `pageSize` bytes that the range touches, in order (never
+ * for an empty range); the allocation-free form of {@link pagesOf}.
  */
 export function forEachPage<A extends number>(
   range: AddrRange<A>,
@@ -50,5 +49,6 @@ export function forEachPage<A extends number>(
   fn: (page: A) => void,
 ): void {
   checkAlign(pageSize);
-  for (let a = range.start - (range.start % pageSize); a < range.end; a += pageSize) fn(a as A);
+  if (range.isEmpty()) return;
+  for (let a: number = alignDown(range.start, pageSize); a < range.end; a += pageSize) fn(a as A);
 }

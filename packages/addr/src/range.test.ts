@@ -120,6 +120,12 @@ describe('pages', () => {
     );
     expect(pageCount(AddrRange.of(0x1fff, 0x2001))).toBe(2);
     expect(pageCount(AddrRange.of(0x1000, 0x1000))).toBe(0);
+    // an empty range touches no page, even off a page boundary (found by the property above)
+    expect(pageCount(AddrRange.of(0x1d, 0x1d))).toBe(0);
+    expect([...pagesOf(AddrRange.of(0x1d, 0x1d))]).toEqual([]);
+    let calls = 0;
+    forEachPage(AddrRange.of(0x1d, 0x1d), 0x1000, () => calls++);
+    expect(calls).toBe(0);
     expect(errorCode(() => pageCount(AddrRange.of(0, 1), 3))).toBe('E_INVALID');
   });
 });
