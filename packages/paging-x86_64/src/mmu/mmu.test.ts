@@ -1,5 +1,6 @@
 import type { VirtAddr } from '@vmkit/addr';
 import { isVmkitError } from '@vmkit/addr';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PhysicalMemory } from '../physical-memory.js';
 import { PTE_A, PTE_D, PTE_HI_XD, PTE_P, PTE_PS, PTE_RW, PTE_US } from '../pte.js';
@@ -184,6 +185,113 @@ describe('Mmu: access rights (SDM §4.6) and error codes (§4.7)', () => {
           }
         }
       }
+    }
+  });
+});
+
+describe('Mmu: the miss path against the full walk (fast-check)', () => {
+  // The access path serves a miss through a read-only walk that checks everything once at the end
+  // (P and A in every entry, reserved and high address bits in any high word, PS in the PML4E, the
+  // large leaves' reserved bits) and falls back to the full walk for anything else. `probe` is the
+  // full walk without side effects: for random, often malformed, entries at the four levels and a
+  // random CPU state, every access through the TLB must give probe's answer (address, or fault and
+  // error code), the first time (a miss) and the second (a hit or a re-walk).
+  const entry = (target: number): fc.Arbitrary<[number, number]> =>
+    fc
+      .record({
+        to: fc.oneof(
+          { weight: 8, arbitrary: fc.constant(target) },
+          { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xfffff }).map((x) => x * 4096) },
+          // a large leaf's frame with stray bits where large leaves reserve them (20..13, 29..13)
+          { weight: 1, arbitrary: fc.integer({ min: 1, max: 0x3ff }).map((x) => x << 13) },
+          { weight: 1, arbitrary: fc.integer({ min: 1, max: 0x1ffff }).map((x) => x << 13) },
+        ),
+        p: fc.oneof({ weight: 9, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.boolean() }),
+        flags: fc.integer({ min: 0, max: 0xffe }),
+        a: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.boolean() }),
+        hi: fc.oneof(
+          { weight: 6, arbitrary: fc.constant(0) },
+          { weight: 2, arbitrary: fc.constant(PTE_HI_XD) },
+          { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffffffff }) },
+          { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xfffff }) },
+        ),
+      })
+      .map(({ to, p, flags, a, hi }) => {
+        let lo = (to | flags) & ~(PTE_P | PTE_A);
+        if (p) lo |= PTE_P;
+        if (a) lo |= PTE_A;
+        return [lo >>> 0, hi >>> 0];
+      });
+
+  it('every access through the TLB agrees with probe, on random entries and CPU states', () => {
+    // 8 MiB: the 2 MiB and 1 GiB leaves that stray entries make hold VA's page inside the RAM (at
+    // 0x604000 for a 1 GiB leaf at 0), so the fast walk serves them when it (wrongly) accepts them.
+    const mem = new PhysicalMemory(8 << 20);
+    fc.assert(
+      fc.property(
+        fc.tuple(entry(PDPT), entry(PD), entry(PT), entry(DATA)),
+        fc.record({
+          wp: fc.boolean(),
+          smep: fc.boolean(),
+          smap: fc.boolean(),
+          ac: fc.boolean(),
+          nxe: fc.boolean(),
+        }),
+        fc.array(fc.constantFrom(...ACCESSES), { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 0, max: 0xfff }),
+        (entries, c, accesses, off) => {
+          const at = [E4, E3, E2, E1];
+          for (let k = 0; k < 4; k++) {
+            mem.write32(at[k]!, entries[k]![0]);
+            mem.write32(at[k]! + 4, entries[k]![1]);
+          }
+          const mmu = mmuFor(mem, c);
+          const va = VA + (off & ~3);
+          for (const a of accesses) {
+            for (let round = 0; round < 2; round++) {
+              const pr = mmu.probe(va as VirtAddr, a);
+              const pa = mmu.translate(va, a);
+              if (pr.ok) {
+                expect(pa).toBe(pr.pa);
+              } else {
+                expect(pa).toBe(FAULT);
+                expect(mmu.fault.errorCode).toBe(pr.errorCode);
+              }
+              // The same access as a data read (a user or supervisor read of the word).
+              if ((a & (ACCESS_WRITE | ACCESS_EXEC)) === 0) {
+                const v = mmu.read32(va, a);
+                if (pr.ok) expect(v).toBe(pr.pa + 4 <= mem.size ? mem.read32(pr.pa) : 0xffffffff);
+                else expect(v).toBe(FAULT);
+              }
+            }
+          }
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('every reserved bit of a large leaf, of the PML4E (PS) and of any high word faults on the access path as in probe', () => {
+    const mem = new PhysicalMemory(8 << 20);
+    const cases: Array<[number, number, number]> = []; // [entry address, lo, hi]
+    // 2 MiB leaf (PDE with PS) with one of bits 20..13 set; 1 GiB leaf (PDPTE with PS) with one of 29..13.
+    for (let bit = 13; bit <= 20; bit++) cases.push([E2, (1 << bit) | PTE_PS | 0x27, 0]);
+    for (let bit = 13; bit <= 29; bit++) cases.push([E3, (1 << bit) | PTE_PS | 0x27, 0]);
+    // PS in the PML4E; a high word with a bit at or above MAXPHYADDR (46) at each level.
+    cases.push([E4, PDPT | PTE_PS | 0x27, 0]);
+    for (const e of [E4, E3, E2, E1]) cases.push([e, -1, 1 << (46 - 32)]);
+    for (const [at, lo, hi] of cases) {
+      build(mem, { us: ALL(true), rw: ALL(true), xd: ALL(false) }, [PTE_A, PTE_A, PTE_A, PTE_A]);
+      if (lo !== -1) mem.write32(at, lo >>> 0);
+      mem.write32(at + 4, hi);
+      const mmu = mmuFor(mem, { wp: true, smep: false, smap: false, ac: false, nxe: true });
+      const pr = mmu.probe(VA as VirtAddr, ACCESS_USER);
+      expect(pr.ok).toBe(false);
+      if (pr.ok) continue;
+      expect(pr.errorCode & (PF_P | PF_RSVD)).toBe(PF_P | PF_RSVD);
+      expect(mmu.translate(VA, ACCESS_USER)).toBe(FAULT);
+      expect(mmu.fault.errorCode).toBe(pr.errorCode);
+      expect(mmu.read32(VA, ACCESS_USER)).toBe(FAULT);
     }
   });
 });

@@ -75,11 +75,20 @@ const OPEN_BUS = 0xffff_ffff;
 const HOT_PAGE = 4096;
 const HOT_KEY_SCALE = 8192; // TLB_KEY_SCALE
 const HOT_GLOBAL = 4096; // TLB_GLOBAL
+// FAULT and the default accesses as module-local literals too. Inside this module an exported binding
+// (FAULT) is read through a Cell like an imported one: a tagged value, and a method's result that
+// merges it with a u32 read must then box every read of 2^31 or more in a fresh HeapNumber.
+const HOT_FAULT = -1; // FAULT
+const HOT_READ = 0; // ACCESS_READ
+const HOT_WRITE = 1; // ACCESS_WRITE
 // The literals above and in `walk` must stay equal to the named constants (checked once at load).
 if (
   HOT_KEY_SCALE !== TLB_KEY_SCALE ||
   HOT_GLOBAL !== TLB_GLOBAL ||
   HOT_PAGE !== PAGE_SIZE_4K ||
+  HOT_FAULT !== FAULT ||
+  HOT_READ !== ACCESS_READ ||
+  HOT_WRITE !== ACCESS_WRITE ||
   PTE_P !== 1 ||
   (PTE_RW | PTE_US) !== 6 ||
   PTE_A !== 0x20 ||
@@ -101,10 +110,21 @@ const OP_WRITE32 = 1;
 const OP_READ8 = 2;
 const OP_WRITE8 = 3;
 const OP_TRANSLATE = 4;
+// Indexes of `Mmu.cnt`.
+const C_HITS = 0;
+const C_MISSES = 1;
+const C_RIGHTS = 2;
+const C_DIRTY = 3;
+const C_WALKS = 4;
+const C_FAULTS = 5;
+const C_NOT_PRESENT = 6;
+const C_PROTECTION = 7;
+const C_RESERVED = 8;
+const C_COUNT = 9;
 
 /** Options of {@link Mmu}. Registers default to 4-level paging on: CR0 = PE|WP|PG, CR4 = PAE|PGE, EFER = LME|LMA|NXE. */
 export interface MmuOptions {
-  /** TLB entries, a power of two (default {@link DEFAULT_TLB_SIZE}). */
+  /** TLB entries, a power of two in [1, 2^20] (default {@link DEFAULT_TLB_SIZE}). */
   tlbSize?: number;
   /** Physical-address width M in [36, 52] (default {@link DEFAULT_MAXPHYADDR}): entry bits 51..M are reserved. */
   maxPhyAddr?: number;
@@ -202,9 +222,13 @@ export type ProbeResult =
  * A simulated x86-64 MMU over a {@link PhysicalMemory} in IA-32e mode with 4-level paging.
  *
  * The access path — {@link translate}, {@link read32}, {@link write32}, {@link read8},
- * {@link write8} — never throws, never allocates: a fault returns {@link FAULT} (or `false`) and fills
- * the one {@link fault} record (and {@link cr2} for a #PF). Virtual addresses are `VirtAddr` Numbers
- * (bits 47..0) and are not validated on that path; an access is an `ACCESS_*` combination (0..15).
+ * {@link write8} — never throws and, over a single-chunk memory (up to 1 GiB), never allocates, hit or
+ * miss: a fault returns {@link FAULT} (or `false`) and fills the one {@link fault} record (and
+ * {@link cr2} for a #PF); an address or value that goes on to the miss path crosses the call as Smis
+ * or through a typed-array register file, never as a boxed double. (A call to these methods that V8
+ * does not inline into the caller boxes a non-Smi argument in the caller, as any JS call does.)
+ * Virtual addresses are `VirtAddr` Numbers (bits 47..0) and are not validated on that path; an access
+ * is an `ACCESS_*` combination (0..15).
  *
  * Architecture followed (Intel SDM Vol. 3A): §4.5 walk and reserved bits (PS in a PML4E; bits 51..M;
  * XD with EFER.NXE = 0; bits 29..13 of a 1 GiB PDPTE, 20..13 of a 2 MiB PDE), §4.6 access rights
@@ -259,10 +283,21 @@ export class Mmu {
   private root = 0;
   /** `root / 4` when the PML4 lies in the single-chunk memory, else {@link NO_WORD}. */
   private rootW = NO_WORD;
-  private paging = false;
+  /** CR0.PG as 0/1 (an int field: a boolean field costs a ToBoolean dispatch per read). */
+  private pagingOn = 0;
   private st = 0;
   private rsvdHi = 0;
-  private pge = false;
+  /** CR4.PGE as 0/1. */
+  private pgeOn = 0;
+  /**
+   * The register file of {@link slowAccess}: [0] the virtual address, [1] the value to write, [2] the
+   * physical address it translated, [3] the full walk's physical address, and as u32 word 10 ({@link
+   * io32}) the value a read returns. Doubles cross the calls of the miss path through it: a double
+   * argument or return value above 2^30 would otherwise be boxed in a fresh HeapNumber per miss.
+   */
+  private readonly io = new Float64Array(6);
+  /** `io` as u32 words: word 10 (= `io[5]`) is the value a read returns (an integer result keeps the read path in int32 arithmetic). */
+  private readonly io32 = new Uint32Array(this.io.buffer);
 
   // ---- walk scratch ----
   private readonly wAddr = new Float64Array(4);
@@ -275,15 +310,11 @@ export class Mmu {
   private wLeafHi = 0;
 
   // ---- counters ----
-  private hits = 0;
-  private misses = 0;
-  private rightsMisses = 0;
-  private dirtyRewalks = 0;
-  private walks = 0;
-  private faults = 0;
-  private faultsNotPresent = 0;
-  private faultsProtection = 0;
-  private faultsReserved = 0;
+  /**
+   * The counters, by the C_* indexes: doubles in an array, so an increment is a load, an add and a
+   * store, with no Smi overflow check and no field-representation change past 2^30.
+   */
+  private readonly cnt = new Float64Array(C_COUNT);
 
   /**
    * @throws VmkitError `E_INVALID` for a TLB size that is not a power of two or a MAXPHYADDR outside
@@ -540,20 +571,23 @@ export class Mmu {
   translate(va: number, access: number): number {
     // The slot's tags are indexed by the access value (see `tlb.ts`): no class lookup. For a constant
     // `access` the position folds to a literal, plus `acOff` for a supervisor access; implicit accesses
-    // take the slow path, which looks their class up.
+    // go to `walkFast`, which looks their class up. On a miss `walkFast` walks and fills in the common
+    // case and returns the frame; anything else is decided by `slowAccess`.
     const lo = va | 0; // bits 31..0 of va (ToInt32 is exact modulo 2^32)
     const tags = this.tags;
-    let b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0
-    if (tags.length > 0x100_0000) b = (((va * (1 / 4294967296)) << 24) | (lo >>> 8)) & (tags.length - 16);
+    const b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0 (≤ 2^20 slots)
     if ((access & 8) === 0) {
       const t = tags[b | ((access & 4) !== 0 ? access & 7 : (access & 3) | this.acOff)];
       const k = (va - (lo & 0xfff)) * 2; // vpn * 8192
       if (t === k + this.pcid || t === k + HOT_GLOBAL) {
-        this.hits++;
+        this.cnt[C_HITS]!++;
         return va + tags[b | 12]!;
       }
     }
-    return this.slowAccess(va, access, OP_TRANSLATE, 0);
+    const fn = this.walkFast(access, va & 0x3fffffff, (va / 1073741824) | 0);
+    if (fn >= 0) return fn * HOT_PAGE + (lo & 0xfff);
+    this.io[0] = va;
+    return this.slowAccess(access, OP_TRANSLATE) < 0 ? HOT_FAULT : this.io[2]!;
   }
 
   /**
@@ -563,11 +597,10 @@ export class Mmu {
    * @param access `ACCESS_READ` (default) or `ACCESS_EXEC` for a fetch, plus `ACCESS_USER`/`ACCESS_IMPLICIT`
    * @returns the value (0..2^32−1), or {@link FAULT} (−1). Physical addresses outside RAM read as all ones.
    */
-  read32(va: number, access: number = ACCESS_READ): number {
+  read32(va: number, access: number = HOT_READ): number {
     const lo = va | 0; // bits 31..0 of va (ToInt32 is exact modulo 2^32)
     const tags = this.tags;
-    let b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0
-    if (tags.length > 0x100_0000) b = (((va * (1 / 4294967296)) << 24) | (lo >>> 8)) & (tags.length - 16);
+    const b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0 (≤ 2^20 slots)
     if ((access & 8) === 0) {
       const t = tags[b | ((access & 4) !== 0 ? access & 7 : (access & 3) | this.acOff)];
       const k = (va - (lo & 0xfff)) * 2; // vpn * 8192
@@ -575,12 +608,17 @@ export class Mmu {
         const w = (lo + this.words[(b << 1) | 26]!) >>> 2; // (pa mod 2^32) / 4, pa < 2^30 in flat memory
         const f = this.f32;
         if ((lo & 3) === 0 && w < f.length) {
-          this.hits++;
+          this.cnt[C_HITS]!++;
           return f[w]!;
         }
       }
     }
-    return this.slowAccess(va, access, OP_READ32, 0);
+    if ((lo & 3) === 0) {
+      const fn = this.walkFast(access, va & 0x3fffffff, (va / 1073741824) | 0);
+      if (fn >= 0) return this.f32[(fn << 10) | ((lo & 0xfff) >>> 2)]!;
+    }
+    this.io[0] = va;
+    return this.slowAccess(access, OP_READ32) < 0 ? HOT_FAULT : this.io32[10]!;
   }
 
   /**
@@ -589,11 +627,10 @@ export class Mmu {
    *
    * @returns true when written, false on a fault ({@link fault} says which). Writes outside RAM are dropped.
    */
-  write32(va: number, value: number, access: number = ACCESS_WRITE): boolean {
+  write32(va: number, value: number, access: number = HOT_WRITE): boolean {
     const lo = va | 0; // bits 31..0 of va (ToInt32 is exact modulo 2^32)
     const tags = this.tags;
-    let b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0
-    if (tags.length > 0x100_0000) b = (((va * (1 / 4294967296)) << 24) | (lo >>> 8)) & (tags.length - 16);
+    const b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0 (≤ 2^20 slots)
     const a = access | 1;
     if ((a & 8) === 0) {
       const t = tags[b | ((a & 4) !== 0 ? a & 7 : (a & 3) | this.acOff)];
@@ -602,21 +639,30 @@ export class Mmu {
         const w = (lo + this.words[(b << 1) | 26]!) >>> 2; // (pa mod 2^32) / 4, pa < 2^30 in flat memory
         const f = this.f32;
         if ((lo & 3) === 0 && w < f.length) {
-          this.hits++;
+          this.cnt[C_HITS]!++;
           f[w] = value;
           return true;
         }
       }
     }
-    return this.slowAccess(va, a, OP_WRITE32, value) === 0;
+    if ((lo & 3) === 0) {
+      const fn = this.walkFast(a, va & 0x3fffffff, (va / 1073741824) | 0);
+      if (fn >= 0) {
+        this.f32[(fn << 10) | ((lo & 0xfff) >>> 2)] = value;
+        return true;
+      }
+    }
+    const io = this.io;
+    io[0] = va;
+    io[1] = value;
+    return this.slowAccess(a, OP_WRITE32) === 0;
   }
 
   /** Reads the byte at `va`; returns it (0..255) or {@link FAULT}. Outside RAM reads 0xff. */
-  read8(va: number, access: number = ACCESS_READ): number {
+  read8(va: number, access: number = HOT_READ): number {
     const lo = va | 0; // bits 31..0 of va (ToInt32 is exact modulo 2^32)
     const tags = this.tags;
-    let b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0
-    if (tags.length > 0x100_0000) b = (((va * (1 / 4294967296)) << 24) | (lo >>> 8)) & (tags.length - 16);
+    const b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0 (≤ 2^20 slots)
     if ((access & 8) === 0) {
       const t = tags[b | ((access & 4) !== 0 ? access & 7 : (access & 3) | this.acOff)];
       const k = (va - (lo & 0xfff)) * 2; // vpn * 8192
@@ -624,20 +670,22 @@ export class Mmu {
         const pa = (lo + this.words[(b << 1) | 26]!) >>> 0;
         const f = this.f8;
         if (pa < f.length) {
-          this.hits++;
+          this.cnt[C_HITS]!++;
           return f[pa]!;
         }
       }
     }
-    return this.slowAccess(va, access, OP_READ8, 0);
+    const fn = this.walkFast(access, va & 0x3fffffff, (va / 1073741824) | 0);
+    if (fn >= 0) return this.f8[(fn << 12) | (lo & 0xfff)]!;
+    this.io[0] = va;
+    return this.slowAccess(access, OP_READ8) < 0 ? HOT_FAULT : this.io32[10]!;
   }
 
   /** Writes the low byte of `value` at `va`; returns false on a fault. `ACCESS_WRITE` is added to `access`. */
-  write8(va: number, value: number, access: number = ACCESS_WRITE): boolean {
+  write8(va: number, value: number, access: number = HOT_WRITE): boolean {
     const lo = va | 0; // bits 31..0 of va (ToInt32 is exact modulo 2^32)
     const tags = this.tags;
-    let b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0
-    if (tags.length > 0x100_0000) b = (((va * (1 / 4294967296)) << 24) | (lo >>> 8)) & (tags.length - 16);
+    const b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0 (≤ 2^20 slots)
     const a = access | 1;
     if ((a & 8) === 0) {
       const t = tags[b | ((a & 4) !== 0 ? a & 7 : (a & 3) | this.acOff)];
@@ -646,13 +694,21 @@ export class Mmu {
         const pa = (lo + this.words[(b << 1) | 26]!) >>> 0;
         const f = this.f8;
         if (pa < f.length) {
-          this.hits++;
+          this.cnt[C_HITS]!++;
           f[pa] = value;
           return true;
         }
       }
     }
-    return this.slowAccess(va, a, OP_WRITE8, value) === 0;
+    const fn = this.walkFast(a, va & 0x3fffffff, (va / 1073741824) | 0);
+    if (fn >= 0) {
+      this.f8[(fn << 12) | (lo & 0xfff)] = value;
+      return true;
+    }
+    const io = this.io;
+    io[0] = va;
+    io[1] = value;
+    return this.slowAccess(a, OP_WRITE8) === 0;
   }
 
   /**
@@ -667,7 +723,7 @@ export class Mmu {
     if (!Number.isInteger(access) || access < 0 || access >= ACCESS_LIMIT) {
       fail('E_INVALID', `access ${access} is not an ACCESS_* combination (0..15)`, { access });
     }
-    if (!this.paging) {
+    if (this.pagingOn === 0) {
       return {
         ok: true,
         pa: va as number as PhysAddr,
@@ -683,7 +739,8 @@ export class Mmu {
         steps: [],
       };
     }
-    const pa = this.walk(va, access, false);
+    this.io[0] = va;
+    const pa = this.walk(access, false) < 0 ? HOT_FAULT : this.io[3]!;
     const steps: WalkStep[] = [];
     const levels = 5 - this.wLevel;
     for (let n = 0; n < levels; n++) {
@@ -714,16 +771,17 @@ export class Mmu {
   /** The counters (a snapshot object). */
   stats(): MmuStats {
     const t = this.tlb;
+    const c = this.cnt;
     return {
-      hits: this.hits,
-      misses: this.misses,
-      rightsMisses: this.rightsMisses,
-      dirtyRewalks: this.dirtyRewalks,
-      walks: this.walks,
-      faults: this.faults,
-      faultsNotPresent: this.faultsNotPresent,
-      faultsProtection: this.faultsProtection,
-      faultsReserved: this.faultsReserved,
+      hits: c[C_HITS]!,
+      misses: c[C_MISSES]!,
+      rightsMisses: c[C_RIGHTS]!,
+      dirtyRewalks: c[C_DIRTY]!,
+      walks: c[C_WALKS]!,
+      faults: c[C_FAULTS]!,
+      faultsNotPresent: c[C_NOT_PRESENT]!,
+      faultsProtection: c[C_PROTECTION]!,
+      faultsReserved: c[C_RESERVED]!,
       fills: t.fills,
       evictions: t.evictions,
       invalidated: t.invalidated,
@@ -734,8 +792,7 @@ export class Mmu {
 
   /** Sets every counter to 0. */
   resetStats(): void {
-    this.hits = this.misses = this.rightsMisses = this.dirtyRewalks = this.walks = 0;
-    this.faults = this.faultsNotPresent = this.faultsProtection = this.faultsReserved = 0;
+    this.cnt.fill(0);
     const t = this.tlb;
     t.fills = t.evictions = t.invalidated = 0;
     for (const k of Object.keys(t.flushes) as Array<keyof typeof t.flushes>) t.flushes[k] = 0;
@@ -744,164 +801,199 @@ export class Mmu {
   // ------------------------------------------------------------------ slow paths
 
   /**
-   * Every access the access-value-indexed hit test did not serve — a hit by class (implicit accesses,
-   * or a data access that needs the slow path for another reason), a miss, a rights miss — and, for a
-   * data access (`op` ≠ {@link OP_TRANSLATE}), the read or write itself, so that a data miss costs one
-   * call. Returns the physical address (translate), the value read (reads), 0 (writes) or FAULT. A
-   * data access crossing into the next page goes to {@link crossPage}.
+   * Everything the inline hit test of the access methods does not serve, in the common case, in one
+   * small function (V8 compiles it tighter than the general path): a hit by access class (an implicit
+   * access, or the slow path's lookup), or a miss or rights miss whose walk is the common one: flat
+   * memory with every table and the page below 4 GiB, every entry present with A = 1 and no reserved
+   * bit, the access allowed and no D to set, the page inside RAM. That walk only reads; it counts,
+   * fills slot `i` and returns the page's frame number (physical address / 4096, below 2^18: the flat
+   * memory is at most 1 GiB). Anything else returns −1 with nothing counted or changed, and the
+   * caller goes to {@link slowAccess}, which decides it from scratch with the full walk.
+   *
+   * The address arrives as two Smis, bits 29..0 (`vl`) and 47..30 (`vh`): a double argument above
+   * 2^30 would be boxed in a fresh HeapNumber by the call.
    */
-  private slowAccess(va: number, access: number, op: number, value: number): number {
+  private walkFast(access: number, vl: number, vh: number): number {
+    const f = this.f32;
+    if (this.pagingOn === 0 || f.length === 0) return -1;
+    const va = vh * 1073741824 + vl;
+    const vlo = va >>> 0; // bits 31..0 (ToUint32 is exact modulo 2^32)
+    const vhi = vh >>> 2; // bits 47..32
+    const tags = this.tags;
+    const i = (vlo >>> 12) & this.mask; // mask < 2^20
+    const b = i << 4;
+    const vpn = (va - (vlo & 0xfff)) * (1 / 4096);
+    const k = vpn * HOT_KEY_SCALE;
+    const key = tags[b | 14]!; // TLB_KEY
+    const held = key === k + this.pcid || key === k + HOT_GLOBAL;
+    const cls = this.cls[access]!;
+    // The tag of class c is at position c, c + 1 or c + 2 of the slot (TLB_CLASS_POS).
+    if (held && tags[b + cls + (cls < 3 ? 0 : cls < 6 ? 1 : 2)] === key) {
+      this.cnt[C_HITS]!++;
+      return (va - (vlo & 0xfff) + tags[b | 12]!) / HOT_PAGE;
+    }
+    const n = f.length - 1; // word w and w + 1 are in range when w < n
+    // Each level's entry is read without a check: a not-present or malformed entry only sends the
+    // walk to some other entry inside the memory (the indexes are bounds-checked), and everything is
+    // checked once at the end: P and A in every entry (`acc`), no reserved bit and no address bit
+    // above 4 GiB in any high word (`xd`), PS not set in the PML4E and the large leaves' reserved
+    // bits (`r`). Entry word indexes are even, so the high word is at `w | 1`.
+    let w = this.rootW + ((vhi >>> 6) & 0x3fe);
+    if (w >= n) return -1;
+    let lo = f[w]!;
+    let hi = f[w | 1]!;
+    let acc = lo;
+    let xd = hi;
+    let r = lo & 0x80; // PS is reserved in a PML4E
+    w = ((lo >>> 2) & 0x3ffffc00) | ((((vhi & 0x7f) << 2) | (vlo >>> 30)) << 1);
+    if (w >= n) return -1;
+    lo = f[w]!;
+    hi = f[w | 1]!;
+    acc &= lo;
+    xd |= hi;
+    let sh = 18; // log2 of the leaf's 4 KiB pages
+    let pa4k: number;
+    if ((lo & 0x80) === 0) {
+      w = ((lo >>> 2) & 0x3ffffc00) | ((vlo >>> 20) & 0x3fe);
+      if (w >= n) return -1;
+      lo = f[w]!;
+      hi = f[w | 1]!;
+      acc &= lo;
+      xd |= hi;
+      if ((lo & 0x80) === 0) {
+        w = ((lo >>> 2) & 0x3ffffc00) | ((vlo >>> 11) & 0x3fe);
+        if (w >= n) return -1;
+        lo = f[w]!;
+        hi = f[w | 1]!;
+        acc &= lo;
+        xd |= hi;
+        sh = 0;
+        pa4k = (lo & 0xfffff000) >>> 0;
+      } else {
+        r |= lo & 0x1fe000; // reserved bits 20..13 of a 2 MiB PDE
+        sh = 9;
+        pa4k = ((lo & 0xffe00000) >>> 0) + (vlo & 0x1ff000);
+      }
+    } else {
+      r |= lo & 0x3fffe000; // reserved bits 29..13 of a 1 GiB PDPTE
+      pa4k = ((lo & 0xc0000000) >>> 0) + (vlo & 0x3ffff000);
+    }
+    if ((r | (xd & (this.rsvdHi | 0xfffff)) | (~acc & 0x21)) !== 0) return -1;
+    if (pa4k + HOT_PAGE > this.memSize) return -1;
+    let eff = (((hi >>> 27) & 15) << 8) | ((acc >>> 1) & 3);
+    if ((xd & 0x8000_0000) !== 0) eff |= 4;
+    if ((lo & 0x100 & -this.pgeOn) !== 0) eff |= 16;
+    let m = this.allow[(eff & 7) | (((eff >>> 8) & 15) << 3)]!;
+    if (((m >> cls) & 1) === 0) return -1;
+    if ((lo & 0x40) !== 0) eff |= 8;
+    else {
+      if (((WRITE_CLASS_MASK >> cls) & 1) !== 0) return -1;
+      m &= ~WRITE_CLASS_MASK;
+    }
+    const c = this.cnt;
+    if (held) {
+      c[C_RIGHTS]!++;
+      if (((WRITE_CLASS_MASK >> cls) & 1) !== 0 && (this.words[(i << 5) | 27]! & EFF_D) === 0) c[C_DIRTY]!++;
+    } else {
+      c[C_MISSES]!++;
+    }
+    c[C_WALKS]!++;
+    const tag = k + ((eff & 16) !== 0 ? HOT_GLOBAL : this.pcid);
+    this.tlb.place(i, tag, pa4k - vpn * HOT_PAGE, eff, vpn - ((vlo >>> 12) & ((1 << sh) - 1)), sh, m);
+    return pa4k / HOT_PAGE;
+  }
+
+  /**
+   * Every access {@link walkFast} did not serve: a data access crossing into the next page (to
+   * {@link crossPage}), paging off, a walk outside the common case (faults, A/D updates, tables or
+   * pages outside the flat memory) — and, for a data access (`op` ≠ {@link OP_TRANSLATE}), the read or
+   * write itself. The virtual address is `io[0]` (and a value to write `io[1]`); returns 0 with the
+   * physical address (translate) in `io[2]` or the value read in `io32[10]`, or FAULT.
+   */
+  private slowAccess(access: number, op: number): number {
+    const io = this.io;
+    const va = io[0]!;
     let pa = va;
     const vlo = va >>> 0; // bits 31..0 (ToUint32 is exact modulo 2^32)
     if (op !== OP_TRANSLATE && (vlo & 0xfff) + (op <= OP_WRITE32 ? 4 : 1) > HOT_PAGE) {
-      return this.crossPage(va, access, op, value);
+      return this.crossPage(access, op);
     }
-    // biome-ignore lint/suspicious/noConfusingLabels: every way to a physical address joins the data access below
-    resolve: {
-      if (!this.paging) break resolve;
-      const vhi = ((va - vlo) * (1 / 4294967296)) | 0; // bits 47..32 (exact: no division)
-      const vpn = (va - (vlo & 0xfff)) * (1 / 4096);
-      const i = ((vlo >>> 12) | (vhi << 20)) & this.mask; // mask < 2^22
-      const t = this.tlb;
-      const key = t.key[i]!;
-      const k = vpn * HOT_KEY_SCALE;
-      const held = key === k + this.pcid || key === k + HOT_GLOBAL;
-      const cls = this.cls[access]!;
-      if (held) {
-        // The tag of class c is at position c, c + 1 or c + 2 of the slot (TLB_CLASS_POS).
-        const b = i << 4;
-        if (this.tags[b + cls + (cls < 3 ? 0 : cls < 6 ? 1 : 2)] === key) {
-          this.hits++;
-          pa = va + this.tags[b | 12]!;
-          break resolve;
-        }
-        this.rightsMisses++;
-        if (((WRITE_CLASS_MASK >> cls) & 1) !== 0 && (t.eff[i]! & EFF_D) === 0) this.dirtyRewalks++;
+    if (this.pagingOn !== 0) {
+      const fn = this.walkFast(access, va & 0x3fffffff, (va / 1073741824) | 0);
+      if (fn >= 0) {
+        pa = fn * HOT_PAGE + (vlo & 0xfff);
       } else {
-        this.misses++;
-      }
-      this.walks++;
-      // The common case, walked here without a call: flat memory, every table and the page below
-      // 4 GiB, every entry present with A = 1 and no reserved bit, the access allowed, no D to set and
-      // the page inside RAM. This walk only reads; anything else (a fault, an A/D update, an entry
-      // outside the flat memory) falls through to the full walk, which decides it from scratch.
-      // biome-ignore lint/suspicious/noConfusingLabels: one exit to the full walk from every level
-      fast: {
-        const f = this.f32;
-        const n = f.length - 1; // word w and w + 1 are in range when w < n
-        const bad = this.rsvdHi | 0xfffff; // reserved bits, and address bits above 4 GiB
-        let w = this.rootW + ((vhi >>> 6) & 0x3fe);
-        if (w >= n) break fast;
-        let lo = f[w]!;
-        let hi = f[w + 1]!;
-        if (((hi & bad) | (~lo & 0x21) | (lo & 0x80)) !== 0) break fast; // P, A; PS is reserved in a PML4E
-        let acc = lo;
-        let xd = hi;
-        w = ((lo >>> 2) & 0x3ffffc00) | ((((vhi & 0x7f) << 2) | (vlo >>> 30)) << 1);
-        if (w >= n) break fast;
-        lo = f[w]!;
-        hi = f[w + 1]!;
-        if (((hi & bad) | (~lo & 0x21)) !== 0) break fast;
-        acc &= lo;
-        xd |= hi;
-        let sh = 18; // log2 of the leaf's 4 KiB pages
-        let pa4k: number;
-        if ((lo & 0x80) === 0) {
-          w = ((lo >>> 2) & 0x3ffffc00) | ((vlo >>> 20) & 0x3fe);
-          if (w >= n) break fast;
-          lo = f[w]!;
-          hi = f[w + 1]!;
-          if (((hi & bad) | (~lo & 0x21)) !== 0) break fast;
-          acc &= lo;
-          xd |= hi;
-          if ((lo & 0x80) === 0) {
-            w = ((lo >>> 2) & 0x3ffffc00) | ((vlo >>> 11) & 0x3fe);
-            if (w >= n) break fast;
-            lo = f[w]!;
-            hi = f[w + 1]!;
-            if (((hi & bad) | (~lo & 0x21)) !== 0) break fast;
-            acc &= lo;
-            xd |= hi;
-            sh = 0;
-            pa4k = (lo & 0xfffff000) >>> 0;
-          } else {
-            if ((lo & 0x1fe000) !== 0) break fast; // reserved bits 20..13 of a 2 MiB PDE
-            sh = 9;
-            pa4k = ((lo & 0xffe00000) >>> 0) + (vlo & 0x1ff000);
-          }
+        const i = (vlo >>> 12) & this.mask; // mask < 2^20
+        const k = (va - (vlo & 0xfff)) * 2; // vpn * 8192
+        const key = this.tags[(i << 4) | 14]!; // TLB_KEY
+        const held = key === k + this.pcid || key === k + HOT_GLOBAL;
+        const c = this.cnt;
+        if (held) {
+          c[C_RIGHTS]!++;
+          const cls = this.cls[access]!;
+          if (((WRITE_CLASS_MASK >> cls) & 1) !== 0 && (this.words[(i << 5) | 27]! & EFF_D) === 0)
+            c[C_DIRTY]!++;
         } else {
-          if ((lo & 0x3fffe000) !== 0) break fast; // reserved bits 29..13 of a 1 GiB PDPTE
-          pa4k = ((lo & 0xc0000000) >>> 0) + (vlo & 0x3ffff000);
+          c[C_MISSES]!++;
         }
-        if (pa4k + HOT_PAGE > this.memSize) break fast;
-        let eff = (((hi >>> 27) & 15) << 8) | ((acc >>> 1) & 3); // PK, EFF_US, EFF_RW
-        if ((xd & 0x8000_0000) !== 0) eff |= 4; // EFF_XD: bit 63 of some entry
-        if ((lo & 0x100) !== 0 && this.pge) eff |= 16; // EFF_G
-        let m = this.allow[rIndex(eff)]!; // the classes these rights allow
-        if (((m >> cls) & 1) === 0) break fast;
-        if ((lo & 0x40) !== 0) {
-          eff |= 8; // EFF_D
-        } else {
-          if (((WRITE_CLASS_MASK >> cls) & 1) !== 0) break fast; // D to set: the full walk writes it
-          m &= ~WRITE_CLASS_MASK; // a read fills the entry read-only
-        }
-        const tag = k + ((eff & 16) !== 0 ? HOT_GLOBAL : this.pcid);
-        // The leaf's first page number: vpn minus the page's index inside the leaf.
-        t.place(i, tag, pa4k - vpn * HOT_PAGE, eff, vpn - ((vlo >>> 12) & ((1 << sh) - 1)), sh, m);
-        pa = pa4k + (vlo & 0xfff);
-        break resolve;
+        c[C_WALKS]!++;
+        if (this.walkFill(access, i, held) < 0) return HOT_FAULT;
+        pa = io[3]!;
       }
-      pa = this.walkFill(va, access, i, held);
-      if (pa < 0) return FAULT;
     }
     // The data access, inside one page.
     switch (op) {
       case OP_TRANSLATE:
-        return pa;
+        io[2] = pa;
+        return 0;
       case OP_READ32: {
-        if (pa + 4 > this.memSize) return OPEN_BUS;
         const f = this.f32;
-        return f.length !== 0 && (pa & 3) === 0 ? f[pa >>> 2]! : this.mem.read32(pa);
+        if (pa + 4 > this.memSize) this.io32[10] = OPEN_BUS;
+        else this.io32[10] = f.length !== 0 && (pa & 3) === 0 ? f[pa >>> 2]! : this.mem.read32(pa);
+        return 0;
       }
       case OP_WRITE32: {
         if (pa + 4 > this.memSize) return 0;
         const f = this.f32;
-        if (f.length !== 0 && (pa & 3) === 0) f[pa >>> 2] = value;
-        else this.mem.write32(pa, value >>> 0);
+        if (f.length !== 0 && (pa & 3) === 0) f[pa >>> 2] = io[1]!;
+        else this.mem.write32(pa, io[1]! >>> 0);
         return 0;
       }
       case OP_READ8:
-        return pa + 1 <= this.memSize ? this.mem.read8(pa) : 0xff;
+        this.io32[10] = pa + 1 <= this.memSize ? this.mem.read8(pa) : 0xff;
+        return 0;
       default:
-        if (pa + 1 <= this.memSize) this.mem.write8(pa, value & 0xff);
+        if (pa + 1 <= this.memSize) this.mem.write8(pa, io[1]! & 0xff);
         return 0;
     }
   }
 
   /**
-   * A miss or rights miss the fast walk of {@link slowAccess} did not serve: the full walk (A/D
+   * A miss or rights miss {@link walkFast} did not serve: the full walk (A/D
    * updates, faults), then the fill of slot `i` for a page inside RAM. `held`: slot `i` held the page
-   * (dropped on a fault). Returns the physical address or FAULT (with the fault record set).
+   * (dropped on a fault). Returns 0 with the physical address in `io[3]`, or FAULT (with the fault
+   * record set). The virtual address is `io[0]`.
    */
-  private walkFill(va: number, access: number, i: number, held: boolean): number {
+  private walkFill(access: number, i: number, held: boolean): number {
     const t = this.tlb;
-    const pa = this.walk(va, access, true);
-    if (pa < 0) {
+    const va = this.io[0]!;
+    if (this.walk(access, true) < 0) {
       const f = this.fault;
       f.vector = VECTOR_PF;
       f.address = va as VirtAddr;
       f.errorCode = this.wError;
       f.level = this.wLevel;
       this.cr2 = va as VirtAddr;
-      this.faults++;
-      if ((this.wError & PF_P) === 0) this.faultsNotPresent++;
-      else if ((this.wError & PF_RSVD) !== 0) this.faultsReserved++;
-      else this.faultsProtection++;
+      const c = this.cnt;
+      c[C_FAULTS]!++;
+      if ((this.wError & PF_P) === 0) c[C_NOT_PRESENT]!++;
+      else if ((this.wError & PF_RSVD) !== 0) c[C_RESERVED]!++;
+      else c[C_PROTECTION]!++;
       if (held) {
         t.flushes.fault++;
         t.drop(i);
       }
-      return FAULT;
+      return HOT_FAULT;
     }
     const pa4k = this.wPa4k;
     if (pa4k + HOT_PAGE <= this.memSize) {
@@ -916,7 +1008,7 @@ export class Mmu {
       else if (lv === 2) t.place(i, tag, add, eff, Math.floor(vpn * (1 / 512)) * 512, 9, m);
       else t.place(i, tag, add, eff, Math.floor(vpn * (1 / 262144)) * 262144, 18, m);
     }
-    return pa;
+    return 0;
   }
 
   /**
@@ -926,7 +1018,7 @@ export class Mmu {
    * loop over levels or a call for the leaf measured 1.5–2× slower). Entries outside RAM read as all
    * ones (a bus abort), which the reserved-bit checks usually turn into RSVD faults.
    */
-  private walk(va: number, access: number, side: boolean): number {
+  private walk(access: number, side: boolean): number {
     // Entry addresses are computed as u32 word indexes into the single-chunk memory (a dependent chain
     // of integer ops per level; the double arithmetic it replaces cost ~7 ns a level). An entry above
     // 4 GiB, outside the memory, or in chunked memory (`f` empty) is read through `readWord`.
@@ -935,6 +1027,7 @@ export class Mmu {
     const rsvdHi = this.rsvdHi;
     const wAddr = this.wAddr;
     const wLo = this.wLo;
+    const va = this.io[0]!;
     const vlo = va >>> 0; // bits 31..0 (ToUint32 is exact modulo 2^32)
     const vhi = ((va - vlo) / 4294967296) | 0; // bits 47..32
     let level = 3;
@@ -1033,11 +1126,11 @@ export class Mmu {
     if ((acc & 2) !== 0) eff |= 1; // EFF_RW
     if ((acc & 4) !== 0) eff |= 2; // EFF_US
     if ((xd & 0x8000_0000) !== 0) eff |= 4; // EFF_XD: bit 63 of some entry
-    if ((lo & 0x100) !== 0 && this.pge) eff |= 16; // EFF_G
+    if ((lo & 0x100 & -this.pgeOn) !== 0) eff |= 16; // EFF_G (with CR4.PGE)
     const r = this.rights[(rIndex(eff) << 3) | cls]!;
     if (r !== 0) {
       this.wError = this.accErr[access]! | r;
-      return FAULT;
+      return HOT_FAULT;
     }
     if ((lo & 0x40) !== 0 || write) eff |= 8; // EFF_D
     this.wEff = eff;
@@ -1058,19 +1151,20 @@ export class Mmu {
       const nl = (lo | 0x20 | (write ? 0x40 : 0)) >>> 0; // A, and D on a write
       if (nl !== lo >>> 0) this.writeWord(wAddr[last]!, nl);
     }
-    return pa;
+    this.io[3] = pa;
+    return 0;
   }
 
   private notPresent(access: number, level: number): number {
     this.wError = this.accErr[access]!;
     this.wLevel = level;
-    return FAULT;
+    return HOT_FAULT;
   }
 
   private reserved(access: number, level: number): number {
     this.wError = this.accErr[access]! | 9; // P | RSVD
     this.wLevel = level;
-    return FAULT;
+    return HOT_FAULT;
   }
 
   /**
@@ -1078,10 +1172,13 @@ export class Mmu {
    * before any byte moves, so a fault on the second page leaves memory untouched. Returns the value
    * read (reads), 0 (writes) or FAULT.
    */
-  private crossPage(va: number, access: number, op: number, value: number): number {
+  private crossPage(access: number, op: number): number {
+    const io = this.io;
+    const va = io[0]!;
+    const value = io[1]!;
     const off = va & 0xfff; // ToInt32 keeps the low bits of any integer va
-    const pa = this.slowAccess(va, access, OP_TRANSLATE, 0);
-    if (pa < 0) return FAULT;
+    if (this.slowAccess(access, OP_TRANSLATE) < 0) return HOT_FAULT;
+    const pa = io[2]!;
     let va2 = va - off + PAGE_SIZE_4K;
     if (va2 === VIRT_SPACE_END / 2) {
       const f = this.fault;
@@ -1089,12 +1186,13 @@ export class Mmu {
       f.address = va as VirtAddr;
       f.errorCode = 0;
       f.level = 0;
-      this.faults++;
-      return FAULT;
+      this.cnt[C_FAULTS]!++;
+      return HOT_FAULT;
     }
     if (va2 === VIRT_SPACE_END) va2 = 0;
-    const pa2 = this.slowAccess(va2, access, OP_TRANSLATE, 0);
-    if (pa2 < 0) return FAULT;
+    io[0] = va2;
+    if (this.slowAccess(access, OP_TRANSLATE) < 0) return HOT_FAULT;
+    const pa2 = io[2]!;
     const first = PAGE_SIZE_4K - off;
     let v = 0;
     for (let b = 0; b < 4; b++) {
@@ -1103,7 +1201,8 @@ export class Mmu {
       if (op === OP_READ32) v |= (inRam ? this.mem.read8(p) : 0xff) << (8 * b);
       else if (inRam) this.mem.write8(p, (value >>> (8 * b)) & 0xff);
     }
-    return op === OP_READ32 ? v >>> 0 : 0;
+    if (op === OP_READ32) this.io32[10] = v;
+    return 0;
   }
 
   private readWord(pa: number): number {
@@ -1120,8 +1219,8 @@ export class Mmu {
     const cr0 = this._cr0;
     const cr4 = this._cr4;
     const nxe = (this._efer & EFER_NXE) !== 0;
-    this.paging = (cr0 & CR0_PG) !== 0;
-    this.pge = (cr4 & CR4_PGE) !== 0;
+    this.pagingOn = (cr0 & CR0_PG) !== 0 ? 1 : 0;
+    this.pgeOn = (cr4 & CR4_PGE) !== 0 ? 1 : 0;
     let st = 0;
     if ((cr0 & CR0_WP) !== 0) st |= ST_WP;
     if ((cr4 & CR4_SMEP) !== 0) st |= ST_SMEP;

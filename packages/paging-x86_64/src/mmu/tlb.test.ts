@@ -1,4 +1,4 @@
-import type { PhysAddr, VirtAddr } from '@vmkit/addr';
+import { PAGE_SIZE_2M, type PhysAddr, type VirtAddr } from '@vmkit/addr';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BitmapFrameAllocator } from '../bitmap-frame-allocator.js';
@@ -7,6 +7,7 @@ import { ACCESS_EXEC, ACCESS_READ, ACCESS_USER, ACCESS_WRITE } from './access.js
 import { CR4_PAE, CR4_PCIDE, CR4_PGE } from './control-registers.js';
 import { type PageFlags, PageMapper } from './mapper.js';
 import { FAULT, Mmu } from './mmu.js';
+import { TLB_MAX_SIZE, Tlb } from './tlb.js';
 
 const RW: PageFlags = { writable: true, user: true, executable: true };
 const GLOBAL: PageFlags = { writable: true, user: false, executable: true, global: true };
@@ -358,6 +359,37 @@ function runModel(pcide: boolean, ops: Op[]): void {
     }
   }
 }
+
+describe('TLB storage', () => {
+  it('takes a power of two up to 2^20 entries and refuses anything else with E_INVALID', () => {
+    expect(TLB_MAX_SIZE).toBe(2 ** 20);
+    expect(new Tlb(1).size).toBe(1);
+    expect(new Tlb(2 ** 20).mask).toBe(2 ** 20 - 1);
+    for (const bad of [0, 3, 1000, 2 ** 21, -4, 1.5]) expect(() => new Tlb(bad)).toThrow(/E_INVALID|E_RANGE/);
+  });
+
+  it('one record per slot: key, rights, leaf geometry and addend read back as filled, and a drop clears them', () => {
+    const { a, mmu } = world();
+    a.map(0x4020_0000 as VirtAddr, 0x40_0000 as PhysAddr, PAGE_SIZE_2M, RW); // a 2 MiB leaf
+    expect(mmu.read32(0x4020_3000, ACCESS_USER)).not.toBe(FAULT);
+    const t = mmu.tlb;
+    const vpn = 0x4020_3000 / 4096;
+    const i = vpn & t.mask;
+    expect(t.keyAt(i)).toBe(vpn * 8192 + mmu.currentPcid);
+    expect(t.shiftAt(i)).toBe(9);
+    expect(t.leafVpnAt(i)).toBe(0x4020_0000 / 4096);
+    expect(t.addendOf(i)).toBe(0x40_3000 - 0x4020_3000);
+    expect(t.effAt(i) & 3).toBe(3); // EFF_RW | EFF_US
+    expect(t.entries()).toEqual([
+      expect.objectContaining({ slot: i, vpn, pa: 0x40_3000, leafSize: 2 << 20 }),
+    ]);
+    mmu.invlpg(0x4020_0000 as VirtAddr); // any address of the leaf drops the piece
+    expect(t.keyAt(i)).toBe(-1);
+    expect(t.shiftAt(i)).toBe(0);
+    expect(t.entries()).toEqual([]);
+    expect(t.validCount).toBe(0);
+  });
+});
 
 describe('TLB model check (fast-check)', () => {
   it('with PCIDs: TLB answers = fresh walk, or an architecturally allowed stale entry', () => {
