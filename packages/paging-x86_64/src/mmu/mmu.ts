@@ -561,6 +561,9 @@ export class Mmu {
   }
 
   // ------------------------------------------------------------------ access path
+  // The five access methods repeat the same inline hit test on purpose: each must stay small enough
+  // for V8 to inline it into the caller's loop, and a shared helper would add a call or an inlining
+  // level (and a double argument to a call that is not inlined is boxed).
 
   /**
    * Translates `va` for an access (`ACCESS_*` bits). Sets A/D bits and fills the TLB as the CPU does.
