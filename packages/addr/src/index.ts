@@ -10,10 +10,12 @@ export {
   checkAlign,
   checkAligned,
   checkedAdd,
+  checkedAlignDown,
   checkUint,
   formatHex,
   isAligned,
   isPowerOfTwo,
+  type NotVirtAddr,
 } from './align.js';
 export {
   EXACT_LIMIT,
@@ -27,7 +29,8 @@ export {
   VIRT_ADDR_BITS,
   VIRT_SPACE_END,
 } from './constants.js';
-export { AddrErrorCode, fail, isVmkitError, VmkitError } from './errors.js';
+export { describeValue, describeVirtAddr } from './describe.js';
+export { AddrErrorCode, fail, isVmkitError, VMKIT_ERROR_BRAND, VmkitError } from './errors.js';
 export { checkPageSize, forEachPage, isPageSize, pageCount, pagesOf } from './pages.js';
 export { parseBigInt } from './parse.js';
 export {
@@ -64,3 +67,4 @@ export {
   virtPageAddr,
   virtPageNum,
 } from './virt.js';
+export { checkVirtAddr, checkVirtRange, isVirtAddr, isVirtRange, virtDistance } from './virt-range.js';

@@ -1,4 +1,4 @@
-import { expectVmkitError } from '@vmkit/testkit';
+import { expectVmkitError, propertyRuns, testTimeout } from '@vmkit/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isVmkitError } from './errors.js';
@@ -82,19 +82,23 @@ describe('table indexes (Intel SDM Vol. 3A §4.5, figure 4-8)', () => {
     expectVmkitError(() => tableIndex(virtAddr(0), 5 as 1), 'E_INVALID');
     expectVmkitError(() => tableIndex(virtAddr(0), 0 as 1), 'E_INVALID');
   });
-  it('matches a BigInt reference for every canonical address', () => {
-    fc.assert(
-      fc.property(canonical, (v) => {
-        const va = virtAddrFromBigInt(v);
-        expect(pml4Index(va)).toBe(Number((v >> 39n) & 511n));
-        expect(pdptIndex(va)).toBe(Number((v >> 30n) & 511n));
-        expect(pdIndex(va)).toBe(Number((v >> 21n) & 511n));
-        expect(ptIndex(va)).toBe(Number((v >> 12n) & 511n));
-        expect(pageOffset(va)).toBe(Number(v & 0xfffn));
-      }),
-      { numRuns: 2000 },
-    );
-  });
+  it(
+    'matches a BigInt reference for every canonical address',
+    () => {
+      fc.assert(
+        fc.property(canonical, (v) => {
+          const va = virtAddrFromBigInt(v);
+          expect(pml4Index(va)).toBe(Number((v >> 39n) & 511n));
+          expect(pdptIndex(va)).toBe(Number((v >> 30n) & 511n));
+          expect(pdIndex(va)).toBe(Number((v >> 21n) & 511n));
+          expect(ptIndex(va)).toBe(Number((v >> 12n) & 511n));
+          expect(pageOffset(va)).toBe(Number(v & 0xfffn));
+        }),
+        { numRuns: propertyRuns(2000) },
+      );
+    },
+    testTimeout(20_000),
+  );
 });
 
 describe('conversions and formatting', () => {
@@ -119,43 +123,57 @@ describe('conversions and formatting', () => {
     expectVmkitError(() => virtAddr(-1n), 'E_RANGE');
     expectVmkitError(() => virtAddr(TWO_64), 'E_RANGE');
   });
-  it('round-trips every canonical address through BigInt, hex and the signed form', () => {
-    fc.assert(
-      fc.property(canonical, (v) => {
-        const va = virtAddrFromBigInt(v);
-        expect(virtAddrToBigInt(va)).toBe(v);
-        expect(BigInt(formatVirtAddr(va))).toBe(v);
-        expect(parseVirtAddr(formatVirtAddr(va, true))).toBe(va);
-        expect(BigInt.asIntN(64, v)).toBe(BigInt(virtAddrToSigned(va)));
-        expect(virtAddrFromSigned(virtAddrToSigned(va))).toBe(va);
-        expect(virtAddrFromBits(va)).toBe(va);
-        expect(virtPageAddr(virtPageNum(va))).toBe(va - (va % 4096));
-      }),
-      { numRuns: 2000 },
-    );
-  });
-  it('refuses every non-canonical address', () => {
-    fc.assert(
-      fc.property(nonCanonical, (v) => {
-        expect(isCanonical(v)).toBe(false);
-        expectVmkitError(() => virtAddr(v), 'E_NONCANONICAL');
-      }),
-    );
-  });
-  it('canonicalize keeps bits 47..0 and sign-extends bit 47', () => {
-    fc.assert(
-      fc.property(fc.bigInt(0n, TWO_64 - 1n), (v) => {
-        const va = canonicalize(v);
-        const ext = BigInt.asUintN(64, BigInt.asIntN(48, v));
-        expect(virtAddrToBigInt(va)).toBe(ext);
-      }),
-    );
-    expect(canonicalize(0x8000_0000_0000)).toBe(0x8000_0000_0000);
-    expect(formatVirtAddr(canonicalize(0x8000_0000_0000))).toBe('0xffff800000000000');
-    expectVmkitError(() => canonicalize(-1), 'E_RANGE');
-    expectVmkitError(() => canonicalize(0.5), 'E_INVALID');
-    expectVmkitError(() => canonicalize(TWO_64), 'E_RANGE');
-  });
+  it(
+    'round-trips every canonical address through BigInt, hex and the signed form',
+    () => {
+      fc.assert(
+        fc.property(canonical, (v) => {
+          const va = virtAddrFromBigInt(v);
+          expect(virtAddrToBigInt(va)).toBe(v);
+          expect(BigInt(formatVirtAddr(va))).toBe(v);
+          expect(parseVirtAddr(formatVirtAddr(va, true))).toBe(va);
+          expect(BigInt.asIntN(64, v)).toBe(BigInt(virtAddrToSigned(va)));
+          expect(virtAddrFromSigned(virtAddrToSigned(va))).toBe(va);
+          expect(virtAddrFromBits(va)).toBe(va);
+          expect(virtPageAddr(virtPageNum(va))).toBe(va - (va % 4096));
+        }),
+        { numRuns: propertyRuns(2000) },
+      );
+    },
+    testTimeout(20_000),
+  );
+  it(
+    'refuses every non-canonical address',
+    () => {
+      fc.assert(
+        fc.property(nonCanonical, (v) => {
+          expect(isCanonical(v)).toBe(false);
+          expectVmkitError(() => virtAddr(v), 'E_NONCANONICAL');
+        }),
+        { numRuns: propertyRuns(100) },
+      );
+    },
+    testTimeout(20_000),
+  );
+  it(
+    'canonicalize keeps bits 47..0 and sign-extends bit 47',
+    () => {
+      fc.assert(
+        fc.property(fc.bigInt(0n, TWO_64 - 1n), (v) => {
+          const va = canonicalize(v);
+          const ext = BigInt.asUintN(64, BigInt.asIntN(48, v));
+          expect(virtAddrToBigInt(va)).toBe(ext);
+        }),
+        { numRuns: propertyRuns(100) },
+      );
+      expect(canonicalize(0x8000_0000_0000)).toBe(0x8000_0000_0000);
+      expect(formatVirtAddr(canonicalize(0x8000_0000_0000))).toBe('0xffff800000000000');
+      expectVmkitError(() => canonicalize(-1), 'E_RANGE');
+      expectVmkitError(() => canonicalize(0.5), 'E_INVALID');
+      expectVmkitError(() => canonicalize(TWO_64), 'E_RANGE');
+    },
+    testTimeout(20_000),
+  );
   it('virtAddrFromBits and virtAddrFromSigned check their domain', () => {
     expectVmkitError(() => virtAddrFromBits(2 ** 48), 'E_RANGE');
     expectVmkitError(() => virtAddrFromBits(-1), 'E_RANGE');
@@ -167,26 +185,30 @@ describe('conversions and formatting', () => {
 });
 
 describe('checked arithmetic', () => {
-  it('matches a BigInt reference and refuses to cross the hole or the ends', () => {
-    fc.assert(
-      fc.property(canonical, fc.integer({ min: -(2 ** 48), max: 2 ** 48 }), (v, d) => {
-        const va = virtAddrFromBigInt(v);
-        const ref = v + BigInt(d);
-        const valid = ref >= 0n && ref < TWO_64 && isCanonical(ref) && v < 1n << 63n === ref < 1n << 63n;
-        if (valid) expect(virtAddrToBigInt(virtAdd(va, d))).toBe(ref);
-        else {
-          let err: unknown;
-          try {
-            virtAdd(va, d);
-          } catch (e) {
-            err = e;
+  it(
+    'matches a BigInt reference and refuses to cross the hole or the ends',
+    () => {
+      fc.assert(
+        fc.property(canonical, fc.integer({ min: -(2 ** 48), max: 2 ** 48 }), (v, d) => {
+          const va = virtAddrFromBigInt(v);
+          const ref = v + BigInt(d);
+          const valid = ref >= 0n && ref < TWO_64 && isCanonical(ref) && v < 1n << 63n === ref < 1n << 63n;
+          if (valid) expect(virtAddrToBigInt(virtAdd(va, d))).toBe(ref);
+          else {
+            let err: unknown;
+            try {
+              virtAdd(va, d);
+            } catch (e) {
+              err = e;
+            }
+            expect(isVmkitError(err, 'E_NONCANONICAL') || isVmkitError(err, 'E_OVERFLOW')).toBe(true);
           }
-          expect(isVmkitError(err, 'E_NONCANONICAL') || isVmkitError(err, 'E_OVERFLOW')).toBe(true);
-        }
-      }),
-      { numRuns: 2000 },
-    );
-  });
+        }),
+        { numRuns: propertyRuns(2000) },
+      );
+    },
+    testTimeout(20_000),
+  );
   it('names the hole and the top', () => {
     const top = virtAddr(0x7fff_ffff_f000);
     expectVmkitError(() => virtAdd(top, 0x1000), 'E_NONCANONICAL');
