@@ -25,6 +25,12 @@ export interface AreaIndex<V extends Span> {
   lower(addr: number): V | undefined;
   /** Calls `fn` on each span with start `≥ addr` in address order until `fn` returns `false`. */
   forEachFrom(addr: number, fn: (v: V) => boolean): void;
+  /**
+   * Optional gap search (what makes `MemorySet.findFreeArea` logarithmic): the first span `s` with
+   * `s.start ≥ addr` whose free gap before it, measured from `max(addr, end of the span before s)`, is
+   * at least `minGap`; `undefined` when no such span exists (the only gap left is after the last span).
+   */
+  skipToGap?(addr: number, minGap: number): V | undefined;
   /** Adds a span (its start must not be present). */
   insert(v: V): void;
   /** Removes the span starting at `start`; returns whether it was present. */

@@ -1,6 +1,7 @@
 import { AddrRange, EXACT_LIMIT, formatHex, type VirtAddr } from '@vmkit/addr';
 import type { MappingBackend } from './backend.js';
 import { mappingFail } from './errors.js';
+import { describe, formatRange } from './text.js';
 
 /**
  * A contiguous range of addresses `[start, end)` with one set of flags and one {@link MappingBackend}
@@ -33,14 +34,16 @@ export class MemoryArea<
    * @param start an integer address in `[0, 2^53)`
    * @param size bytes, an integer ≥ 0 (an empty area can be built but not mapped)
    * @throws MappingFailure `InvalidParam` (`E_INVALID_PARAM`) if `start` or `size` is not a non-negative
-   *   integer, or `start + size` overflows (reaches 2^53, where Numbers stop being exact)
+   *   integer Number (a string, `NaN`, `1.5`, `-1`), `start + size` overflows (reaches 2^53, where
+   *   Numbers stop being exact), or `backend` is not an object. The virtual-range rule (the canonical
+   *   hole) is checked where the address type is known: by a virtual `MemorySet` and the x86-64 backends.
    */
   constructor(start: A, size: number, flags: F, backend: B) {
-    if (!Number.isInteger(start) || start < 0 || start >= EXACT_LIMIT) {
-      mappingFail('InvalidParam', `area start ${String(start)} is not an integer in [0, 2^53)`, { start });
+    if (typeof start !== 'number' || !Number.isSafeInteger(start) || start < 0) {
+      mappingFail('InvalidParam', `area start ${describe(start)} is not an integer in [0, 2^53)`, { start });
     }
-    if (!Number.isInteger(size) || size < 0) {
-      mappingFail('InvalidParam', `area size ${String(size)} is not a non-negative integer`, { size });
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+      mappingFail('InvalidParam', `area size ${describe(size)} is not a non-negative integer`, { size });
     }
     const end = start + size;
     if (end >= EXACT_LIMIT) {
@@ -48,6 +51,9 @@ export class MemoryArea<
         start,
         size,
       });
+    }
+    if (typeof backend !== 'object' || backend === null) {
+      mappingFail('InvalidParam', `area backend ${describe(backend)} is not a MappingBackend`, { backend });
     }
     this.start = start;
     this.end = end as A;
@@ -65,10 +71,16 @@ export class MemoryArea<
     return AddrRange.of(this.start, this.end) as unknown as AddrRange<A>;
   }
 
-  /** `MemoryArea([0x1000, 0x2000), flags: 1)`: the range in hex and the flags as `String(flags)` or JSON. */
-  toString(): string {
+  /**
+   * `MemoryArea([0x1000, 0x2000), flags: 1)`: the range and the flags as `String(flags)` or JSON.
+   * Addresses print canonically (`0xffff800000000000`, as in `/proc/PID/maps` and QEMU) since areas hold
+   * `VirtAddr`s by default; `virtual` `false` prints plain hex (for other address types; a
+   * `MemorySet` passes its own {@link MemorySetOptions.virtual}). A number at or past 2^48 is never a
+   * `VirtAddr` and prints in plain hex either way.
+   */
+  toString(virtual = true): string {
     const f =
       typeof this.flags === 'object' && this.flags !== null ? JSON.stringify(this.flags) : String(this.flags);
-    return `MemoryArea([${formatHex(this.start)}, ${formatHex(this.end)}), flags: ${f})`;
+    return `MemoryArea(${formatRange(this.start, this.end, virtual)}, flags: ${f})`;
   }
 }

@@ -73,6 +73,22 @@ export interface MappingBackend<F, PT, A extends number = VirtAddr> {
   clone(): MappingBackend<F, PT, A>;
 
   /**
+   * Optional: joins the backend of the area that starts exactly where this backend's area ends, so that
+   * the two areas can become one (merging, see {@link MemorySetOptions.merge} and
+   * {@link MemorySet.mergeAdjacent}). Called only on a fresh clone of the left area's backend, and only
+   * when both areas carry equal flags; the set never calls it on a live backend.
+   *
+   * Return `true` when this backend now serves both areas, `[start, start + size + next's size)` (e.g. a
+   * linear backend with the same offset, a file backend whose offset continues), or `false` when the two
+   * are not compatible (nothing is merged; the clone is dropped). Must not touch a page table; a throw
+   * counts as `false`. Without this method, areas of the backend are never merged.
+   *
+   * @param next the right neighbour's backend (possibly of another class: check it)
+   * @param size bytes of this backend's area (the left one)
+   */
+  merge?(next: MappingBackend<F, PT, A>, size: number): boolean;
+
+  /**
    * Optional: called once on every backend a set operation used, after the operation finished (committed
    * or rolled back). A backend that deferred releasing resources in `unmap` (see the contract) releases
    * them here. Must not throw.

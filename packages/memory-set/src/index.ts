@@ -14,7 +14,8 @@ export {
   type MappingErrorKind,
   MappingFailure,
 } from './errors.js';
+export { flagsEqual } from './flags.js';
 export { BlockIndex } from './indexes/block-index.js';
 export { BTreeIndex } from './indexes/btree-index.js';
 export { SortedArrayIndex } from './indexes/sorted-array-index.js';
-export { MemorySet, type MemorySetOptions } from './set.js';
+export { MemorySet, type MemorySetOptions, type RangeResult } from './set.js';

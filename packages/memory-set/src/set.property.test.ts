@@ -32,6 +32,19 @@ type Outcome = Model | 'InvalidParam' | 'AlreadyExists';
 const overlapping = (m: Model, s: number, e: number) => m.filter((a) => a.start < e && s < a.end);
 const badCut = (a: MArea, at: number) => at > a.start && at < a.end && at % a.ps !== 0;
 const sorted = (m: Model) => m.sort((x, y) => x.start - y.start);
+const LONG = process.env.VMKIT_LONG === '1';
+
+/** Linux-style merging: touching areas with equal flags and page size become one. */
+function merged(m: Model): Model {
+  const out: Model = [];
+  for (const a of m) {
+    const last = out[out.length - 1];
+    if (last !== undefined && last.end === a.start && last.flags === a.flags && last.ps === a.ps)
+      out[out.length - 1] = { ...last, end: a.end };
+    else out.push(a);
+  }
+  return out;
+}
 
 function mUnmap(m: Model, s: number, e: number): Outcome {
   if (s === e) return m;
@@ -163,39 +176,45 @@ function checkAgainstModel(set: TSet, pt: MockPageTable, m: Model): void {
   }
 }
 
-const indexes: [string, AreaIndexFactory, number][] = [
-  ['BlockIndex (default)', () => new BlockIndex(), 3000],
-  ['BTreeIndex', () => new BTreeIndex(), 500],
-  ['SortedArrayIndex', () => new SortedArrayIndex(), 500],
+const indexes: [string, AreaIndexFactory, number, boolean][] = [
+  ['BlockIndex (default)', () => new BlockIndex(), 1000, false],
+  ['BTreeIndex', () => new BTreeIndex(), 300, false],
+  ['SortedArrayIndex', () => new SortedArrayIndex(), 300, false],
+  ['BlockIndex, merging on', () => new BlockIndex(), 600, true],
 ];
 
-describe.each(indexes)('random sequences against the reference model, %s', (_name, index, numRuns) => {
-  it('agrees with the model after every step', () => {
-    fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 40 }), (ops) => {
-        const set: TSet = new MemorySet({ index });
-        const pt = new MockPageTable(PAGES * P, P);
-        let m: Model = [];
-        for (const op of ops) {
-          const want = modelOp(m, op);
-          let got: string | undefined;
-          try {
-            runOp(set, pt, op, {});
-          } catch (e) {
-            if (!isMappingError(e)) throw e;
-            got = e.kind;
+describe.each(indexes)('random sequences against the reference model, %s', (_name, index, runs, merge) => {
+  it(
+    'agrees with the model after every step',
+    () => {
+      fc.assert(
+        fc.property(fc.array(opArb, { maxLength: 40 }), (ops) => {
+          const set: TSet = new MemorySet({ index, merge, virtual: false });
+          const pt = new MockPageTable(PAGES * P, P);
+          const control: MockControl = {}; // one family: mocks merge only within it
+          let m: Model = [];
+          for (const op of ops) {
+            const want = modelOp(m, op);
+            let got: string | undefined;
+            try {
+              runOp(set, pt, op, control);
+            } catch (e) {
+              if (!isMappingError(e)) throw e;
+              got = e.kind;
+            }
+            if (typeof want === 'string') expect(got).toBe(want);
+            else {
+              expect(got).toBeUndefined();
+              m = merge ? merged(want) : want;
+            }
+            checkAgainstModel(set, pt, m);
           }
-          if (typeof want === 'string') expect(got).toBe(want);
-          else {
-            expect(got).toBeUndefined();
-            m = want;
-          }
-          checkAgainstModel(set, pt, m);
-        }
-      }),
-      { numRuns },
-    );
-  });
+        }),
+        { numRuns: LONG ? runs * 10 : runs },
+      );
+    },
+    LONG ? 600_000 : 60_000,
+  );
 });
 
 describe('failure injection: a failing backend call at a random step leaves set and page table unchanged', () => {
@@ -205,7 +224,7 @@ describe('failure injection: a failing backend call at a random step leaves set 
     mode: fc.constantFrom<FailMode>('false', 'throw'),
   });
 
-  it('rolls back every partial operation', () => {
+  it('rolls back every partial operation', { timeout: LONG ? 600_000 : 60_000 }, () => {
     fc.assert(
       fc.property(fc.array(stepArb, { maxLength: 40 }), (steps) => {
         const control: MockControl = {};
@@ -244,7 +263,7 @@ describe('failure injection: a failing backend call at a random step leaves set 
           checkAgainstModel(set, pt, m);
         }
       }),
-      { numRuns: 3000 },
+      { numRuns: LONG ? 30_000 : 1000 },
     );
   });
 

@@ -317,7 +317,7 @@ describe('MemorySet details', () => {
     expectError(() => set.unmap(0x2000, 0x1000, pt), 'BadState');
     expectError(() => set.protect(0x2000, 0x1000, () => 2, pt), 'BadState');
     expect([...set].map((a) => [a.start, a.end, a.flags])).toEqual([[0x1000, 0x5000, 1]]);
-    expect(pt.entries).toEqual(before);
+    expect(pt.entries.every((v, i) => v === before[i])).toBe(true); // (toEqual on 64 Ki entries is slow)
     // Shrinking needs no split.
     set.unmap(0x1000, 0x1000, pt);
     expect([...set].map((a) => [a.start, a.end])).toEqual([[0x2000, 0x5000]]);

@@ -91,4 +91,9 @@ export class MockBackend implements MappingBackend<number, MockPageTable, number
   clone(): MockBackend {
     return new MockBackend(this.pageSize, this.control);
   }
+
+  /** Merges with a mock of the same page size and the same control (the set's merging option). */
+  merge(next: MappingBackend<number, MockPageTable, number>, _size: number): boolean {
+    return next instanceof MockBackend && next.pageSize === this.pageSize && next.control === this.control;
+  }
 }

@@ -5,7 +5,7 @@ import { FaultInjector } from '@vmkit/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryArea, MemorySet } from '../index.js';
-import { AllocBackend, handlePageFault, LinearBackend } from './index.js';
+import { AllocBackend, handlePageFault, LinearBackend, samePageFlags } from './index.js';
 
 const P = PAGE_SIZE_4K;
 const RW: PageFlags = { writable: true, user: true, executable: false };
@@ -15,17 +15,18 @@ const LOW = 0x10_0000; // the allocator manages [1 MiB, 16 MiB); linear mappings
 type B = LinearBackend | AllocBackend;
 type XSet = MemorySet<PageFlags, PageMapper, VirtAddr, B>;
 
-function machine(memSize = 16 * 2 ** 20) {
+function machine(memSize = 16 * 2 ** 20, merge = false) {
   const mem = new PhysicalMemory(memSize);
   const frames = new FailingFrameAllocator(new BitmapFrameAllocator(mem, { start: LOW, end: memSize }));
   const pt = new PageMapper(mem, frames);
-  const set: XSet = new MemorySet();
+  const set: XSet = new MemorySet({ merge, flagsEqual: samePageFlags });
   return { mem, frames, pt, set };
 }
 const area = (start: number, size: number, flags: PageFlags, b: B) =>
   new MemoryArea<PageFlags, PageMapper, VirtAddr, B>(start as VirtAddr, size, flags, b);
 const sameFlags = (a: PageFlags | undefined, b: PageFlags) =>
   a !== undefined && a.writable === b.writable && a.user === b.user && a.executable === b.executable;
+const LONG = process.env.VMKIT_LONG === '1';
 
 describe('LinearBackend', () => {
   it('maps va to va - offset, splits on unmap and protect, in the higher half', () => {
@@ -123,6 +124,7 @@ const FLAGS: PageFlags[] = [
   RO,
   { writable: true, user: false, executable: true },
   { writable: false, user: false, executable: false },
+  { readable: false, writable: true, user: true, executable: false }, // PROT_NONE
 ];
 type Kind = 'linear' | 'eager' | 'lazy';
 type Op =
@@ -136,7 +138,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     page: fc.nat(PAGES - 1),
     len: fc.integer({ min: 1, max: 10 }),
     kind: fc.constantFrom<Kind>('linear', 'eager', 'lazy'),
-    flags: fc.nat(3),
+    flags: fc.nat(FLAGS.length - 1),
     overwrite: fc.boolean(),
   }),
   fc.record({
@@ -148,7 +150,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     op: fc.constant('protect' as const),
     page: fc.nat(PAGES - 1),
     len: fc.integer({ min: 1, max: 12 }),
-    flags: fc.nat(3),
+    flags: fc.nat(FLAGS.length - 1),
   }),
   fc.record({ op: fc.constant('fault' as const), page: fc.nat(PAGES - 1) }),
 );
@@ -162,7 +164,8 @@ function run(m: ReturnType<typeof machine>, o: Op): void {
   } else if (o.op === 'unmap') m.set.unmap(va, o.len * P, m.pt);
   else if (o.op === 'protect') {
     const f = FLAGS[o.flags] as PageFlags;
-    m.set.protect(va, o.len * P, (old) => (old === f ? undefined : f), m.pt);
+    // a fresh object each time: equal flags must change nothing (compared by value)
+    m.set.protect(va, o.len * P, (old) => (old === f ? undefined : { ...f }), m.pt);
   } else handlePageFault(m.set, va, m.pt);
 }
 
@@ -171,7 +174,7 @@ function checkTable(m: ReturnType<typeof machine>): void {
     const va = (WINDOW + i * P) as VirtAddr;
     const a = m.set.find(va);
     const t = m.pt.translate(va);
-    if (a === undefined) expect(t, `page ${i}`).toBeUndefined();
+    if (a === undefined || a.flags.readable === false) expect(t, `page ${i}`).toBeUndefined();
     else if (a.backend instanceof LinearBackend) {
       expect(t?.pa).toBe(i * P);
       expect(sameFlags(t?.flags, a.flags)).toBe(true);
@@ -182,11 +185,42 @@ function checkTable(m: ReturnType<typeof machine>): void {
   }
 }
 
-/** Writes a marker into the first byte of every present allocated page that has none yet. */
-function stamp(m: ReturnType<typeof machine>, n: number): void {
-  for (const leaf of m.pt.leaves()) {
-    if (leaf.pa >= LOW && m.mem.read8(leaf.pa) === 0) m.mem.write8(leaf.pa, (n % 255) + 1);
+/** With merging on: no two touching areas that could merge are left apart. */
+function checkMerged(m: ReturnType<typeof machine>): void {
+  const areas = [...m.set];
+  for (let k = 0; k + 1 < areas.length; k++) {
+    const a = areas[k] as (typeof areas)[number];
+    const b = areas[k + 1] as (typeof areas)[number];
+    if (a.end !== b.start || !samePageFlags(a.flags, b.flags)) continue;
+    expect(a.backend.clone().merge(b.backend, a.size), `${a} and ${b} left apart`).toBe(false);
   }
+}
+
+/**
+ * The data of every allocated page survives what the set does to it (PROT_NONE round trips, splits,
+ * merges, rolled-back failures): `marks` holds the marker written into each page's frame.
+ */
+function checkData(m: ReturnType<typeof machine>, marks: Map<number, number>): void {
+  for (const [i] of marks) if (m.set.find((WINDOW + i * P) as VirtAddr) === undefined) marks.delete(i);
+  for (const leaf of m.pt.leaves()) {
+    if (leaf.pa < LOW) continue; // a linear page (not the backend's frame)
+    const i = (leaf.va - WINDOW) / P;
+    const mark = marks.get(i);
+    if (mark !== undefined) expect(m.mem.read8(leaf.pa), `data of page ${i}`).toBe(mark);
+  }
+}
+
+/** Writes a marker into the first byte of every present allocated page that has none yet. */
+function stamp(m: ReturnType<typeof machine>, n: number, marks: Map<number, number>): number {
+  let k = n;
+  for (const leaf of m.pt.leaves()) {
+    if (leaf.pa >= LOW && m.mem.read8(leaf.pa) === 0) {
+      const mark = (++k % 255) + 1;
+      m.mem.write8(leaf.pa, mark);
+      marks.set((leaf.va - WINDOW) / P, mark);
+    }
+  }
+  return k;
 }
 
 /** Every leaf with the first byte of its frame: a rolled-back unmap must bring back the same data. */
@@ -194,42 +228,54 @@ function contents(m: ReturnType<typeof machine>): unknown[] {
   return m.pt.leaves().map((l) => [l, m.mem.read8(l.pa)]);
 }
 
-describe('random sequences over a real x86-64 page table', () => {
-  it('the page table agrees with the set page by page; failures change nothing; clear frees all', () => {
-    const stepArb = fc.record({ o: opArb, failAt: fc.option(fc.integer({ min: 1, max: 6 }), { freq: 3 }) });
-    fc.assert(
-      fc.property(fc.array(stepArb, { maxLength: 25 }), (steps) => {
-        const m = machine();
-        const free0 = m.frames.freeFrames;
-        let stampNo = 0;
-        for (const { o, failAt } of steps) {
-          const areasBefore = [...m.set].map((a) => [a.start, a.end, a.flags, a.backend]);
-          const leavesBefore = contents(m);
-          const freeBefore = m.frames.freeFrames;
-          m.frames.failWhen = failAt === null ? undefined : new FaultInjector([failAt]);
-          let err: unknown;
-          try {
-            run(m, o);
-          } catch (e) {
-            err = e;
+describe.each([
+  ['no merging', false],
+  ['merging on', true],
+])('random sequences over a real x86-64 page table (%s)', (_name, merge) => {
+  it(
+    'the page table agrees with the set page by page; data survives; failures change nothing; clear frees all',
+    () => {
+      const stepArb = fc.record({ o: opArb, failAt: fc.option(fc.integer({ min: 1, max: 6 }), { freq: 3 }) });
+      fc.assert(
+        fc.property(fc.array(stepArb, { maxLength: 25 }), (steps) => {
+          const m = machine(16 * 2 ** 20, merge);
+          const free0 = m.frames.freeFrames;
+          const marks = new Map<number, number>();
+          let stampNo = 0;
+          for (const { o, failAt } of steps) {
+            const areasBefore = [...m.set].map((a) => [a.start, a.end, a.flags, a.backend]);
+            const leavesBefore = contents(m);
+            const freeBefore = m.frames.freeFrames;
+            m.frames.failWhen = failAt === null ? undefined : new FaultInjector([failAt]);
+            let err: unknown;
+            try {
+              run(m, o);
+            } catch (e) {
+              err = e;
+            }
+            m.frames.failWhen = undefined;
+            if (err !== undefined) {
+              expect(String(err)).toMatch(/E_NOMEM|E_ALREADY_EXISTS|E_INVALID_PARAM/);
+              expect([...m.set].map((a) => [a.start, a.end, a.flags, a.backend])).toEqual(areasBefore);
+              expect(contents(m)).toEqual(leavesBefore);
+              expect(m.frames.freeFrames).toBe(freeBefore);
+            } else if (o.op === 'map') {
+              for (let i = o.page; i < o.page + o.len; i++) marks.delete(i); // new pages, new data
+            }
+            checkTable(m);
+            checkData(m, marks);
+            if (merge) checkMerged(m);
+            stampNo = stamp(m, stampNo, marks);
+            for (const a of m.set)
+              if (a.backend instanceof AllocBackend) expect(a.backend.pendingFrames).toBe(0);
           }
-          m.frames.failWhen = undefined;
-          if (err !== undefined) {
-            expect(String(err)).toMatch(/E_NOMEM|E_ALREADY_EXISTS|E_INVALID_PARAM/);
-            expect([...m.set].map((a) => [a.start, a.end, a.flags, a.backend])).toEqual(areasBefore);
-            expect(contents(m)).toEqual(leavesBefore);
-            expect(m.frames.freeFrames).toBe(freeBefore);
-          }
-          checkTable(m);
-          stamp(m, ++stampNo);
-          for (const a of m.set)
-            if (a.backend instanceof AllocBackend) expect(a.backend.pendingFrames).toBe(0);
-        }
-        m.set.clear(m.pt);
-        expect(m.pt.leaves()).toEqual([]);
-        expect(m.frames.freeFrames).toBe(free0);
-      }),
-      { numRuns: 500 },
-    );
-  });
+          m.set.clear(m.pt);
+          expect(m.pt.leaves()).toEqual([]);
+          expect(m.frames.freeFrames).toBe(free0);
+        }),
+        { numRuns: LONG ? 2_000 : 120 },
+      );
+    },
+    LONG ? 600_000 : 60_000,
+  );
 });

@@ -11,6 +11,15 @@ class Block<V> {
   readonly starts = new Float64Array(BLOCK_MAX);
   readonly ends = new Float64Array(BLOCK_MAX);
   readonly vals: (V | undefined)[] = new Array<V | undefined>(BLOCK_MAX).fill(undefined);
+  /**
+   * Longest gap before a span of this block (the first one's measured from the previous block's end;
+   * none for the first block).
+   */
+  gap = 0;
+  /** `gap` must be recomputed. */
+  dirty = true;
+  /** Removed from the index (merged away or emptied). */
+  dead = false;
 }
 
 /** First index in `keys[0..n)` with `keys[i] > addr` (`strict`) or `keys[i] >= addr`. */
@@ -44,6 +53,13 @@ export class BlockIndex<V extends Span> implements AreaIndex<V> {
   private blocks: Block<V>[] = [];
   private mins = new Float64Array(8);
   private count = 0;
+  /** Max-tree over the blocks' gaps (leaves at `cap + k`), rebuilt lazily by the gap search. */
+  private tree = new Float64Array(2);
+  private cap = 1;
+  /** The block list changed shape since the tree was built. */
+  private shapeDirty = true;
+  /** Blocks whose gap changed since the last gap search. */
+  private dirtyBlocks: Block<V>[] = [];
 
   get size(): number {
     return this.count;
@@ -99,6 +115,7 @@ export class BlockIndex<V extends Span> implements AreaIndex<V> {
     b.n++;
     this.count++;
     if (i === 0) this.mins[bi] = start;
+    this.touch(bi);
     if (b.n === BLOCK_MAX) this.splitBlock(bi);
   }
 
@@ -115,6 +132,7 @@ export class BlockIndex<V extends Span> implements AreaIndex<V> {
     b.n--;
     vals[b.n] = undefined;
     this.count--;
+    this.touch(bi);
     if (b.n === 0) this.removeBlock(bi);
     else {
       if (i === 0) this.mins[bi] = b.starts[0] as number;
@@ -127,6 +145,125 @@ export class BlockIndex<V extends Span> implements AreaIndex<V> {
     this.blocks = [];
     this.mins = new Float64Array(8);
     this.count = 0;
+    this.dirtyBlocks = [];
+    this.shapeDirty = true;
+  }
+
+  /**
+   * The first span with start ≥ `addr` whose gap before it (from `max(addr, previous end)`) is at least
+   * `minGap`. O(log n) through the max-tree of block gaps, plus one or two block scans; the tree is
+   * brought up to date here, for the blocks changed since the last search.
+   */
+  skipToGap(addr: number, minGap: number): V | undefined {
+    const blocks = this.blocks;
+    if (blocks.length === 0) return undefined;
+    this.refreshGaps();
+    const bi = Math.max(this.blockOf(addr, true), 0);
+    const b = blocks[bi] as Block<V>;
+    const hit = this.scanBlock(bi, bound(b.starts, b.n, addr, false), addr, minGap);
+    if (hit !== undefined) return hit;
+    for (let k = this.firstGapBlock(bi + 1, minGap); k >= 0; k = this.firstGapBlock(k + 1, minGap)) {
+      const v = this.scanBlock(k, 0, addr, minGap);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+
+  /** The first span of block `bi` from index `i` whose gap (from max(addr, previous end)) ≥ minGap. */
+  private scanBlock(bi: number, i: number, addr: number, minGap: number): V | undefined {
+    const b = this.blocks[bi] as Block<V>;
+    if (i >= b.n) return undefined;
+    const prevEnd = i > 0 ? (b.ends[i - 1] as number) : this.endBefore(bi);
+    if ((b.starts[i] as number) - Math.max(prevEnd, addr) >= minGap) return b.vals[i];
+    // The gaps after span i are inner gaps of the block: none fits when the block's longest is short.
+    if (b.gap < minGap) return undefined;
+    for (let j = i + 1; j < b.n; j++) {
+      if ((b.starts[j] as number) - Math.max(b.ends[j - 1] as number, addr) >= minGap) return b.vals[j];
+    }
+    return undefined;
+  }
+
+  /** End of the last span before block `bi` (0 for the first block). */
+  private endBefore(bi: number): number {
+    if (bi === 0) return 0;
+    const p = this.blocks[bi - 1] as Block<V>;
+    return p.ends[p.n - 1] as number;
+  }
+
+  /** Marks block `bi` and the next one (whose first gap starts at this block's end) for a gap update. */
+  private touch(bi: number): void {
+    const b = this.blocks[bi];
+    if (b !== undefined && !b.dirty) {
+      b.dirty = true;
+      this.dirtyBlocks.push(b);
+    }
+    const c = this.blocks[bi + 1];
+    if (c !== undefined && !c.dirty) {
+      c.dirty = true;
+      this.dirtyBlocks.push(c);
+    }
+  }
+
+  private recomputeGap(k: number): void {
+    const b = this.blocks[k] as Block<V>;
+    // The first block's leading gap is never searched through the tree (only by an exact scan).
+    let g = k === 0 ? Number.NEGATIVE_INFINITY : (b.starts[0] as number) - this.endBefore(k);
+    for (let j = 1; j < b.n; j++) {
+      const d = (b.starts[j] as number) - (b.ends[j - 1] as number);
+      if (d > g) g = d;
+    }
+    b.gap = g;
+    b.dirty = false;
+  }
+
+  /** Brings the block gaps and the max-tree up to date (work proportional to the changes). */
+  private refreshGaps(): void {
+    const blocks = this.blocks;
+    if (this.shapeDirty) {
+      for (let k = 0; k < blocks.length; k++) if ((blocks[k] as Block<V>).dirty) this.recomputeGap(k);
+      let cap = 1;
+      while (cap < blocks.length) cap *= 2;
+      const tree = new Float64Array(2 * cap).fill(Number.NEGATIVE_INFINITY);
+      for (let k = 0; k < blocks.length; k++) tree[cap + k] = (blocks[k] as Block<V>).gap;
+      for (let i = cap - 1; i >= 1; i--) tree[i] = Math.max(tree[2 * i] as number, tree[2 * i + 1] as number);
+      this.tree = tree;
+      this.cap = cap;
+      this.shapeDirty = false;
+      this.dirtyBlocks = [];
+      return;
+    }
+    if (this.dirtyBlocks.length === 0) return;
+    const tree = this.tree;
+    for (const b of this.dirtyBlocks) {
+      if (b.dead || !b.dirty) continue;
+      const k = this.blockOf(b.starts[0] as number, true);
+      this.recomputeGap(k);
+      let i = this.cap + k;
+      tree[i] = b.gap;
+      for (i >>= 1; i >= 1; i >>= 1) tree[i] = Math.max(tree[2 * i] as number, tree[2 * i + 1] as number);
+    }
+    this.dirtyBlocks = [];
+  }
+
+  /** The first block index ≥ k0 whose gap is ≥ minGap, or -1. */
+  private firstGapBlock(k0: number, minGap: number): number {
+    if (k0 >= this.blocks.length) return -1;
+    const tree = this.tree;
+    const cap = this.cap;
+    let i = cap + k0;
+    if ((tree[i] as number) >= minGap) return k0;
+    for (;;) {
+      while ((i & 1) === 1) i >>= 1; // climb while a right child
+      if (i === 0) return -1;
+      i++; // the subtree just to the right
+      if ((tree[i] as number) >= minGap) {
+        while (i < cap) {
+          i *= 2;
+          if ((tree[i] as number) < minGap) i++;
+        }
+        return i - cap;
+      }
+    }
   }
 
   *values(): IterableIterator<V> {
@@ -143,11 +280,16 @@ export class BlockIndex<V extends Span> implements AreaIndex<V> {
     this.mins.copyWithin(at + 1, at, nb);
     this.mins[at] = b.n > 0 ? (b.starts[0] as number) : 0;
     this.blocks.splice(at, 0, b);
+    this.shapeDirty = true;
   }
 
   private removeBlock(at: number): void {
+    const b = this.blocks[at] as Block<V>;
+    b.dead = true;
+    this.touch(at); // the next block's first gap now starts at another block's end
     this.mins.copyWithin(at, at + 1, this.blocks.length);
     this.blocks.splice(at, 1);
+    this.shapeDirty = true;
   }
 
   private splitBlock(bi: number): void {
@@ -163,6 +305,8 @@ export class BlockIndex<V extends Span> implements AreaIndex<V> {
     r.n = b.n - half;
     b.n = half;
     this.insertBlock(bi + 1, r);
+    this.touch(bi);
+    this.touch(bi + 1);
   }
 
   /** Merges block `bi` into a neighbour when the two fit in 3/4 of a block. */
@@ -184,5 +328,6 @@ export class BlockIndex<V extends Span> implements AreaIndex<V> {
     for (let j = 0; j < c.n; j++) a.vals[a.n + j] = c.vals[j];
     a.n += c.n;
     this.removeBlock(right);
+    this.touch(left);
   }
 }

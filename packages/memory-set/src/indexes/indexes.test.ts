@@ -36,6 +36,22 @@ function check(idx: AreaIndex<Span>, ref: Span[], addr: number): void {
   const from: Span[] = [];
   idx.forEachFrom(addr, (s) => from.push(s) < 3);
   expect(from).toEqual(ref.filter((s) => s.start >= addr).slice(0, 3));
+  if (idx.skipToGap !== undefined) {
+    // the gap search against the reference: first span from addr whose gap before it is long enough
+    for (const minGap of [0, 17, 40]) {
+      let prevEnd = lower?.end ?? 0;
+      let want: Span | undefined;
+      for (const s of ref) {
+        if (s.start < addr) continue;
+        if (s.start - Math.max(prevEnd, addr) >= minGap) {
+          want = s;
+          break;
+        }
+        prevEnd = s.end;
+      }
+      expect(idx.skipToGap(addr, minGap), `skipToGap(${addr}, ${minGap})`).toBe(want);
+    }
+  }
 }
 
 describe.each([
@@ -43,7 +59,7 @@ describe.each([
   ['BTreeIndex', () => new BTreeIndex<Span>()],
   ['SortedArrayIndex', () => new SortedArrayIndex<Span>()],
 ])('%s agrees with a sorted array', (_name, make) => {
-  it('over thousands of inserts, deletes and queries', () => {
+  it('over thousands of inserts, deletes and queries', { timeout: 60_000 }, () => {
     fc.assert(
       fc.property(
         fc.array(cmdArb, { minLength: 500, maxLength: 3000 }),
@@ -82,7 +98,7 @@ describe.each([
     );
   });
 
-  it('grows to 20,000 spans in random order and shrinks back to none', () => {
+  it('grows to 20,000 spans in random order and shrinks back to none', { timeout: 30_000 }, () => {
     const idx = make();
     const n = 20_000;
     const order = Array.from({ length: n }, (_, i) => (i * 7919) % n);
@@ -102,4 +118,30 @@ describe.each([
     expect(idx.size).toBe(0);
     expect([...idx.values()]).toEqual([]);
   });
+});
+
+describe('BlockIndex gap search stays exact as spans come and go (the lazily refreshed gap summary)', () => {
+  it('a hole punched anywhere in a dense run is found at once, and no longer once filled', () => {
+    const idx = new BlockIndex<Span>();
+    const n = 3000; // about 12..24 blocks
+    for (let k = 0; k < n; k++) idx.insert({ start: k * SLOT, end: (k + 1) * SLOT }); // no gaps at all
+    let s = 7;
+    for (let round = 0; round < 400; round++) {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      const k = 1 + (s % (n - 2));
+      const run = 1 + (s % 3); // delete 1..3 neighbours: a hole of run * SLOT bytes
+      const gone: Span[] = [];
+      for (let j = k; j < Math.min(n - 1, k + run); j++) {
+        const v = idx.find(j * SLOT) as Span;
+        gone.push(v);
+        idx.delete(v.start);
+      }
+      const after = idx.find((k + gone.length) * SLOT);
+      expect(idx.skipToGap(0, gone.length * SLOT)).toBe(after);
+      expect(idx.skipToGap(0, gone.length * SLOT + 1)).toBeUndefined();
+      for (const v of gone) idx.insert(v);
+      expect(idx.skipToGap(0, 1)).toBeUndefined();
+    }
+    expect(idx.size).toBe(n);
+  }, 30_000);
 });
