@@ -1,4 +1,5 @@
 import { isVmkitError } from '@vmkit/addr';
+import { expectVmkitError } from '@vmkit/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PhysicalMemory } from './physical-memory.js';
@@ -67,7 +68,7 @@ describe('PhysicalMemory', () => {
       fc.record({
         op: fc.integer({ min: 0, max: 3 }),
         pa: pas,
-        value: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        value: fc.oneof(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 2 ** 32 - 1 })),
       }),
       { maxLength: 60 },
     );
@@ -89,6 +90,12 @@ describe('PhysicalMemory', () => {
             err = e;
           }
           if (!ok) {
+            // a non-integer (NaN, 1.5, Infinity) is E_INVALID, an integer outside the memory E_RANGE
+            expect(isVmkitError(err, Number.isInteger(pa) ? 'E_RANGE' : 'E_INVALID')).toBe(true);
+            continue;
+          }
+          if (op === 3 && value > 255) {
+            // a byte out of range is refused, never truncated
             expect(isVmkitError(err, 'E_RANGE')).toBe(true);
             continue;
           }
@@ -103,12 +110,58 @@ describe('PhysicalMemory', () => {
           } else if (op === 2) {
             expect(got).toBe(model[a]);
           } else {
-            model[a] = value & 0xff;
+            model[a] = value;
           }
         }
         expect([...m.readBytes(0, size)]).toEqual([...model]);
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('PhysicalMemory: every public entry validates (issue 9 §3)', () => {
+  it('constructor: typed errors naming the value as passed', () => {
+    expect(
+      expectVmkitError(() => new PhysicalMemory(null as unknown as number), 'E_INVALID').message,
+    ).toContain('null');
+    expect(
+      expectVmkitError(() => new PhysicalMemory('4096' as unknown as number), 'E_INVALID').message,
+    ).toContain('"4096"');
+    expectVmkitError(() => new PhysicalMemory({} as unknown as number), 'E_INVALID');
+    expectVmkitError(() => new PhysicalMemory(undefined as unknown as number), 'E_INVALID');
+    expectVmkitError(() => new PhysicalMemory(1.5), 'E_INVALID');
+    expectVmkitError(() => new PhysicalMemory(-4096), 'E_RANGE');
+    expectVmkitError(() => new PhysicalMemory(4097), 'E_UNALIGNED');
+    expect(new PhysicalMemory({ size: 8192 }).size).toBe(8192);
+  });
+
+  it('writes never truncate: bad values are typed errors and memory is unchanged', () => {
+    const m = new PhysicalMemory(8192);
+    m.write32(0, 0x11223344);
+    const before = m.exportImage();
+    expectVmkitError(() => m.write8(0, 256), 'E_RANGE');
+    expectVmkitError(() => m.write8(0, -1), 'E_RANGE');
+    expectVmkitError(() => m.write8(0, 1.5), 'E_INVALID');
+    expectVmkitError(() => m.write32(0, 2 ** 32), 'E_RANGE');
+    expectVmkitError(() => m.write32(0, Number.NaN), 'E_INVALID');
+    expectVmkitError(() => m.write32(2, 2 ** 32), 'E_RANGE'); // unaligned path too
+    expectVmkitError(() => m.write64(0, 5 as unknown as bigint), 'E_INVALID');
+    expectVmkitError(() => m.write64(0, 1n << 64n), 'E_RANGE');
+    expectVmkitError(() => m.writeBytes(0, [1, 2] as unknown as Uint8Array), 'E_INVALID');
+    expectVmkitError(() => m.fill(0, 16, 300), 'E_RANGE');
+    expectVmkitError(() => m.importImage(new Uint8Array(4)), 'E_UNALIGNED');
+    expectVmkitError(() => m.importImage(new Uint8Array(3 * 4096)), 'E_RANGE');
+    expectVmkitError(() => m.importImage('x' as unknown as Uint8Array), 'E_INVALID');
+    expectVmkitError(() => m.read32('16' as unknown as number), 'E_INVALID');
+    expect(m.exportImage()).toEqual(before);
+    // the accepted forms: an int32 from `|` is stored as its two's complement
+    m.write32(4, 0x8000_0000 | 1);
+    expect(m.read32(4)).toBe(0x8000_0001);
+    m.write64(8, -1n);
+    expect(m.read64(8)).toBe(0xffff_ffff_ffff_ffffn);
+    m.importImage(new Uint8Array(4096).fill(7));
+    expect(m.read8(4095)).toBe(7);
+    expect(m.read8(4096)).toBe(0);
   });
 });

@@ -24,6 +24,38 @@ export const ACCESS_IMPLICIT = 8;
 /** Every valid access value is below this. */
 export const ACCESS_LIMIT = 16;
 
+/**
+ * The 16 access values (`ACCESS_*` combinations) as a TypeScript type: the MMU's access methods take
+ * an `Access`. A numeric enum, so that a combination built with `|` of the `ACCESS_*` constants (typed
+ * `number` by TypeScript) is accepted, while a literal outside the 16 values (`99`, `1.5`, `-1`) or a
+ * string is a compile-time error. At run time a value outside them is refused with `E_INVALID`.
+ */
+export enum Access {
+  Read = 0,
+  Write = 1,
+  Exec = 2,
+  /** WRITE and EXEC together count as a write. */
+  WriteExec = 3,
+  User = 4,
+  UserWrite = 5,
+  UserExec = 6,
+  UserWriteExec = 7,
+  Implicit = 8,
+  ImplicitWrite = 9,
+  ImplicitExec = 10,
+  ImplicitWriteExec = 11,
+  /** IMPLICIT wins over USER: these are supervisor accesses. */
+  ImplicitUser = 12,
+  ImplicitUserWrite = 13,
+  ImplicitUserExec = 14,
+  ImplicitUserWriteExec = 15,
+}
+
+/** True when `access` is one of the 16 access values (an integer in 0..15). */
+export function isAccess(access: unknown): access is Access {
+  return typeof access === 'number' && (access & 15) === access;
+}
+
 /** Effective-rights bit: R/W = 1 in every entry of the walk. */
 export const EFF_RW = 1 << 0;
 /** Effective-rights bit: U/S = 1 in every entry of the walk (a user-mode address). */

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { fail, type PhysAddr, parseVirtAddr, type VirtAddr } from '@vmkit/addr';
+import { describeValue, fail, type PhysAddr, parseVirtAddr, type VirtAddr } from '@vmkit/addr';
 import type { PhysicalMemory } from '../physical-memory.js';
 import { PTE_A, PTE_D, PTE_G, PTE_P, PTE_PCD, PTE_PS, PTE_PWT, PTE_RW, PTE_US } from '../pte.js';
 import { entryTarget, forEachLeaf, isLeafEntry, LEVEL_SPAN, readEntry } from './leaves.js';
@@ -54,7 +54,8 @@ export interface InfoMemLine {
   size: number;
   user: boolean;
   writable: boolean;
-  executable: boolean;
+  /** The `x` column; absent when the line has none (QEMU's own `info mem` prints `urw` only). */
+  executable?: boolean;
 }
 
 /** Options of {@link formatInfoMem}. */
@@ -102,10 +103,11 @@ const TLB_LINE = /^([0-9a-f]{16}): ([0-9a-f]{16}) ([X-])([G-])([P-])([D-])([A-])
 /**
  * Parses `info tlb` text (as {@link formatInfoTlb} or QEMU print it; blank lines ignored).
  *
- * @throws VmkitError `E_INVALID` for a line that is not in the format, `E_NONCANONICAL` for a
- *   non-canonical address
+ * @throws VmkitError `E_INVALID` for a non-string or a line that is not in the format,
+ *   `E_NONCANONICAL` for a non-canonical address
  */
 export function parseInfoTlb(text: string): InfoTlbLine[] {
+  checkText(text, 'info tlb');
   const out: InfoTlbLine[] = [];
   for (const raw of text.split('\n')) {
     const line = raw.trim();
@@ -133,9 +135,10 @@ export function parseInfoTlb(text: string): InfoTlbLine[] {
 
 /**
  * QEMU `info mem` plus an `x` column: runs of contiguous mapped memory with the same effective
- * permissions, `start-end size urwx`, ascending, `\n`-separated. `end` is printed as the canonical
- * form of the exclusive end, as QEMU does (so a run ending at the top of the lower half shows
- * `ffff800000000000` and one ending at the top of the space `0000000000000000`); `size` is exact.
+ * permissions, `start-end size urwx`, ascending, `\n`-separated. `end` is printed as QEMU prints the
+ * exclusive end: canonical (a run ending at the top of the lower half shows `ffff800000000000`), and
+ * a run reaching the top of the space shows `0001000000000000` (2^48: QEMU sign-extends from bit 47,
+ * which is 0 there); `size` is exact.
  */
 export function formatInfoMem(mem: PhysicalMemory, root: number, options: InfoMemOptions = {}): string {
   const nxe = options.nxe ?? true;
@@ -144,10 +147,13 @@ export function formatInfoMem(mem: PhysicalMemory, root: number, options: InfoMe
   let end = -1;
   let prot = '';
   const flush = (): void => {
-    if (start >= 0) out.push(`${canon16(start)}-${canon16(end)} ${hex(end - start, 16)} ${prot}`);
+    if (start >= 0) {
+      const e = end === SPACE_END ? hex(SPACE_END, 16) : canon16(end);
+      out.push(`${canon16(start)}-${e} ${hex(end - start, 16)} ${prot}`);
+    }
   };
   forEachLeaf(mem, root, (l) => {
-    const p = `${l.user ? 'u' : '-'}r${l.writable ? 'w' : '-'}${!nxe || !l.xd ? 'x' : '-'}`;
+    const p = `${l.user ? 'u' : '-'}r${l.writable ? 'w' : '-'}${!nxe || l.executable ? 'x' : '-'}`;
     if (l.va === end && p === prot) {
       end += l.size;
       return;
@@ -161,14 +167,17 @@ export function formatInfoMem(mem: PhysicalMemory, root: number, options: InfoMe
   return out.join('\n');
 }
 
-const MEM_LINE = /^([0-9a-f]{16})-([0-9a-f]{16}) ([0-9a-f]{16}) ([u-])r([w-])([x-])$/;
+const MEM_LINE = /^([0-9a-f]{16})-([0-9a-f]{16}) ([0-9a-f]{16}) ([u-])r([w-])([x-])?$/;
 
 /**
- * Parses {@link formatInfoMem} text (blank lines ignored).
+ * Parses `info mem` text: {@link formatInfoMem}'s (`urwx`) and QEMU's own (`urw`, no `x` column: then
+ * `executable` is absent). Blank lines are ignored; the `end` column must agree with start + size.
  *
- * @throws VmkitError `E_INVALID` for a line that is not in the format
+ * @throws VmkitError `E_INVALID` for a non-string, a line that is not in the format or whose end
+ *   disagrees with its size, `E_NONCANONICAL` for a non-canonical start
  */
 export function parseInfoMem(text: string): InfoMemLine[] {
+  checkText(text, 'info mem');
   const out: InfoMemLine[] = [];
   for (const raw of text.split('\n')) {
     const line = raw.trim();
@@ -177,14 +186,14 @@ export function parseInfoMem(text: string): InfoMemLine[] {
     if (!m) fail('E_INVALID', `not an info mem line: ${JSON.stringify(line)}`, { line });
     const start = parseVirtAddr(`0x${m[1]}`);
     const size = Number.parseInt(m[3]!, 16);
-    out.push({
-      start,
-      end: start + size,
-      size,
-      user: m[4] === 'u',
-      writable: m[5] === 'w',
-      executable: m[6] === 'x',
-    });
+    const end = start + size;
+    const printed = end === SPACE_END ? hex(SPACE_END, 16) : canon16(end);
+    const oldTop = end === SPACE_END && m[2] === '0000000000000000'; // what 0.1.0 printed there
+    if (size === 0 || end > SPACE_END || (printed !== m[2] && !oldTop))
+      fail('E_INVALID', `info mem line ${JSON.stringify(line)}: end ${m[2]} is not start + size`, { line });
+    const r: InfoMemLine = { start, end, size, user: m[4] === 'u', writable: m[5] === 'w' };
+    if (m[6] !== undefined) r.executable = m[6] === 'x';
+    out.push(r);
   }
   return out;
 }
@@ -275,4 +284,89 @@ function pgTable(
     );
     i = j;
   }
+}
+
+function checkText(text: unknown, what: string): asserts text is string {
+  if (typeof text !== 'string')
+    fail('E_INVALID', `${what} text ${describeValue(text)} is not a string`, { text });
+}
+
+/** The flags of an `info pg` line (the entry's own bits). */
+export interface InfoPgFlags {
+  xd: boolean;
+  global: boolean;
+  /** S: PS, a large leaf. */
+  large: boolean;
+  dirty: boolean;
+  accessed: boolean;
+  cacheDisable: boolean;
+  writeThrough: boolean;
+  user: boolean;
+  writable: boolean;
+  present: boolean;
+}
+
+/** One parsed `info pg` line: a table entry, or a run of leaves. */
+export interface InfoPgLine {
+  /** Nesting depth (0 = PML4 lines). */
+  depth: number;
+  /** 4 = PML4, 3 = PDP, 2 = PDE, 1 = PTE. */
+  level: 1 | 2 | 3 | 4;
+  /** First and last 4 KiB virtual page number covered (VirtAddr page numbers: bits 47..12). */
+  vpnFirst: number;
+  vpnLast: number;
+  /** First and last entry index of the run in its table. */
+  indexFirst: number;
+  indexLast: number;
+  flags: InfoPgFlags;
+  /** First and last 4 KiB physical page number of a run of leaves; absent for a table line. */
+  pfnFirst?: number;
+  pfnLast?: number;
+}
+
+const PG_LINE =
+  /^( *)\[([0-9a-f]+)-([0-9a-f]+)\] +(PML4|PDP|PDE|PTE)\[([0-9a-f]+)(?:-([0-9a-f]+))?\] +([X-])([G-])([S-])([D-])([A-])([C-])([T-])([U-])([W-])([P-])(?: +([0-9a-f]+)(?:-([0-9a-f]+))?)?$/;
+const PG_LEVEL: Record<string, 1 | 2 | 3 | 4> = { PML4: 4, PDP: 3, PDE: 2, PTE: 1 };
+
+/**
+ * Parses `info pg` text: {@link formatInfoPg}'s, or QEMU's (whose PML4 lines show `[start-start]`;
+ * the header and blank lines are skipped). Every line is returned in order with its depth.
+ *
+ * @throws VmkitError `E_INVALID` for a non-string or a line that is not in the format
+ */
+export function parseInfoPg(text: string): InfoPgLine[] {
+  checkText(text, 'info pg');
+  const out: InfoPgLine[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trimEnd();
+    if (line.trim() === '' || line.startsWith('VPN range')) continue;
+    const m = PG_LINE.exec(line);
+    if (!m) fail('E_INVALID', `not an info pg line: ${JSON.stringify(line)}`, { line });
+    const r: InfoPgLine = {
+      depth: m[1]!.length / 2,
+      level: PG_LEVEL[m[4]!]!,
+      vpnFirst: Number.parseInt(m[2]!, 16),
+      vpnLast: Number.parseInt(m[3]!, 16),
+      indexFirst: Number.parseInt(m[5]!, 16),
+      indexLast: Number.parseInt(m[6] ?? m[5]!, 16),
+      flags: {
+        xd: m[7] === 'X',
+        global: m[8] === 'G',
+        large: m[9] === 'S',
+        dirty: m[10] === 'D',
+        accessed: m[11] === 'A',
+        cacheDisable: m[12] === 'C',
+        writeThrough: m[13] === 'T',
+        user: m[14] === 'U',
+        writable: m[15] === 'W',
+        present: m[16] === 'P',
+      },
+    };
+    if (m[17] !== undefined) {
+      r.pfnFirst = Number.parseInt(m[17], 16);
+      r.pfnLast = Number.parseInt(m[18] ?? m[17], 16);
+    }
+    out.push(r);
+  }
+  return out;
 }

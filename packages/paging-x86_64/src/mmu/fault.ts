@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { formatVirtAddr, type VirtAddr } from '@vmkit/addr';
+import { describeValue, formatVirtAddr, isVirtAddr, type VirtAddr } from '@vmkit/addr';
 
 /** Error code bit 0, P: 0 = no translation (a P flag was 0); 1 = a protection or reserved-bit violation. */
 export const PF_P = 1 << 0;
@@ -21,7 +21,10 @@ export const PF_PK = 1 << 5;
 
 /** The #PF vector. */
 export const VECTOR_PF = 14;
-/** The #GP vector: a multi-byte access that would run from the lower half into the non-canonical hole. */
+/**
+ * The #GP vector: an address that is not a `VirtAddr` (not an integer in [0, 2^48): the CPU's
+ * non-canonical address), or a multi-byte access that would run from the lower half into the hole.
+ */
 export const VECTOR_GP = 13;
 
 /**
@@ -37,15 +40,35 @@ export class PageFault {
   errorCode = 0;
   /** The paging level whose entry ended the walk (4 = PML4 … 1 = PT), 0 for a #GP. */
   level = 0;
+  /**
+   * For a #GP on an address that is not a `VirtAddr`: the address as the caller passed it (e.g.
+   * `2 ** 48`, `1.5`, `'4194304'`); `address` then holds it when it is a Number, else NaN.
+   * `undefined` for every other fault.
+   */
+  value: unknown = undefined;
 
   /** A copy as a plain object (for logs and tests). */
   toJSON(): { vector: number; address: VirtAddr; errorCode: number; level: number } {
     return { vector: this.vector, address: this.address, errorCode: this.errorCode, level: this.level };
   }
 
+  /** Copies another record's fields (e.g. to keep a fault: `new PageFault().copyFrom(mmu.fault)`). */
+  copyFrom(other: PageFault): this {
+    this.vector = other.vector;
+    this.address = other.address;
+    this.errorCode = other.errorCode;
+    this.level = other.level;
+    this.value = other.value;
+    return this;
+  }
+
   /** E.g. `#PF at 0x401000 (P|W|U: protection violation, write, user)`. */
   toString(): string {
-    if (this.vector === VECTOR_GP) return `#GP(0) at ${formatVirtAddr(this.address)} (non-canonical)`;
+    if (this.vector === VECTOR_GP) {
+      if (this.value !== undefined || !isVirtAddr(this.address))
+        return `#GP(0): address ${describeValue(this.value ?? this.address)} is not a canonical virtual address (an integer in [0, 2^48))`;
+      return `#GP(0) at ${formatVirtAddr(this.address)} (an access running into the non-canonical hole)`;
+    }
     return `#PF at ${formatVirtAddr(this.address)} (${formatErrorCode(this.errorCode)}: ${describeErrorCode(this.errorCode)})`;
   }
 }

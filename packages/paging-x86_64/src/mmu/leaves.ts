@@ -13,7 +13,7 @@ import {
   type VirtAddr,
 } from '@vmkit/addr';
 import type { PhysicalMemory } from '../physical-memory.js';
-import { PTE_P, PTE_PS, PTE_RW, PTE_US } from '../pte.js';
+import { PTE_A, PTE_D, PTE_G, PTE_P, PTE_PCD, PTE_PS, PTE_PWT, PTE_RW, PTE_US } from '../pte.js';
 
 /** Bytes covered by one entry at each level (index = level: 1 = PT … 4 = PML4). */
 export const LEVEL_SPAN = [0, PAGE_SIZE_4K, PAGE_SIZE_2M, PAGE_SIZE_1G, 0x80_0000_0000] as const;
@@ -38,8 +38,25 @@ export interface LeafVisit {
   writable: boolean;
   /** U/S = 1 in every entry on the way. */
   user: boolean;
-  /** XD = 1 in some entry on the way. */
+  /**
+   * XD = 0 in every entry on the way (fetches allowed with EFER.NXE = 1; with NXE = 0 everything is
+   * executable, which `Mmu.probe` accounts for). The same word as `probe()`'s and `PageFlags`'.
+   */
+  executable: boolean;
+  /** @deprecated use `!executable` (XD = 1 in some entry on the way); kept for compatibility. */
   xd: boolean;
+  /** The leaf's A flag. */
+  accessed: boolean;
+  /** The leaf's D flag. */
+  dirty: boolean;
+  /** The leaf's G flag (global when CR4.PGE = 1; `probe()` says `global` only with PGE). */
+  global: boolean;
+  /** The leaf's PWT flag. */
+  writeThrough: boolean;
+  /** The leaf's PCD flag. */
+  cacheDisable: boolean;
+  /** The leaf's protection key (bits 62..59). */
+  protectionKey: number;
 }
 
 /** Reads the two words of the entry at `ea`, or `undefined` when it lies outside memory. */
@@ -65,7 +82,11 @@ export function entryTarget(level: number, lo: number, hi: number): number {
 }
 
 /**
- * Calls `fn` for every present leaf reachable from the PML4 at `root`, in ascending virtual order.
+ * Calls `fn` for every present leaf reachable from the PML4 at `root`, in ascending virtual order
+ * (`va` is a `VirtAddr`: the higher half comes last, print it with `formatVirtAddr`). Each leaf has its
+ * raw words (`lo`, `hi`), the rights accumulated over the walk (`writable`, `user`, `executable`) and
+ * the leaf's own flags decoded (`accessed`, `dirty`, `global`, `writeThrough`, `cacheDisable`,
+ * `protectionKey`): the vocabulary of `Mmu.probe` and `PageFlags`.
  * Entries outside memory read as not present; reserved bits are not checked (this is a software view:
  * use `Mmu.probe` for the architectural one). A PS bit in a PML4E is ignored (treated as a pointer).
  */
@@ -110,7 +131,14 @@ function visit(
         entryAddr: ea as PhysAddr,
         writable: (a & PTE_RW) !== 0,
         user: (a & PTE_US) !== 0,
+        executable: x === 0,
         xd: x !== 0,
+        accessed: (lo & PTE_A) !== 0,
+        dirty: (lo & PTE_D) !== 0,
+        global: (lo & PTE_G) !== 0,
+        writeThrough: (lo & PTE_PWT) !== 0,
+        cacheDisable: (lo & PTE_PCD) !== 0,
+        protectionKey: (hi >>> 27) & 15,
       });
     } else {
       visit(mem, entryTarget(level, lo, hi), level - 1, va, a, x, fn);

@@ -2,6 +2,7 @@ import { isVmkitError, type PageSize, type PhysAddr, type VirtAddr, virtAddr } f
 import { FaultInjector } from '@vmkit/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { runs, SLOW_TIMEOUT } from '../../test/budget.js';
 import { BitmapFrameAllocator } from '../bitmap-frame-allocator.js';
 import { PhysicalMemory } from '../physical-memory.js';
 import { FailingFrameAllocator } from '../testing/index.js';
@@ -290,112 +291,120 @@ function find(model: Ext[], va: number): Ext | undefined {
 }
 
 describe('PageMapper property (fast-check)', () => {
-  it('agrees with a reference of extents after random operations at all sizes, both halves', () => {
-    const mem = new PhysicalMemory(48 << 20);
-    const frames = new BitmapFrameAllocator(mem, { start: 1 << 20 });
-    const check = (ops: MOp[]): void => {
-      const free0 = frames.freeFrames;
-      const mapper = new PageMapper(mem, frames);
-      const mmu = new Mmu(mem, { cr3: mapper.root, tlbSize: 16 });
-      let model: Ext[] = [];
-      const probes: number[] = [];
-      for (const op of ops) {
-        model = merge(model);
-        const va = op.va;
-        if (op.k === 'map' || op.k === 'mapRange') {
-          const size = op.k === 'map' ? SIZES[op.s]! : K4;
-          const start = va - (va % size);
-          const len = op.k === 'map' ? size : op.n * K4;
-          const pa = op.k === 'map' ? op.pa * size : op.pa * K4;
-          if (start + len > (start >= 2 ** 47 ? 2 ** 48 : 2 ** 47)) continue;
-          const overlap = model.some((x) => x.start < start + len && start < x.end);
-          try {
-            if (op.k === 'map') mapper.map(start as VirtAddr, pa as PhysAddr, size, FLAGS[op.fl]!);
-            else mapper.mapRange(start as VirtAddr, pa as PhysAddr, len, FLAGS[op.fl]!);
-            expect(overlap).toBe(false);
-            model = [...model, { start, end: start + len, pa, fl: op.fl }].sort((a, b) => a.start - b.start);
-          } catch (e) {
-            expect(isVmkitError(e, 'E_ALREADY_MAPPED')).toBe(true);
-            expect(overlap).toBe(true);
-          }
-          probes.push(start, start + len - 1, start + len);
-        } else if (op.k === 'unmap') {
-          const r = mapper.unmap(va as VirtAddr);
-          const x = find(model, va);
-          if (x === undefined) expect(r).toBeUndefined();
-          else {
-            expect(r).toBeDefined();
-            const leafVa = va - (va % r!.size);
-            // the leaf lies inside one extent, with the matching frame
-            expect(x.start <= leafVa && leafVa + r!.size <= x.end).toBe(true);
-            expect(r!.pa).toBe(x.pa + (leafVa - x.start));
-            model = cut(model, leafVa, leafVa + r!.size);
-            probes.push(leafVa - 1, leafVa, leafVa + r!.size);
-          }
-        } else {
-          const len = op.n * K4;
-          if (va + len > (va >= 2 ** 47 ? 2 ** 48 : 2 ** 47)) continue;
-          if (op.k === 'unmapRange') {
-            const removed = mapper.unmapRange(va as VirtAddr, len);
-            const before = model.filter((x) => x.start < va + len && va < x.end);
-            const bytes = before.reduce((n, x) => n + Math.min(x.end, va + len) - Math.max(x.start, va), 0);
-            expect(removed.reduce((n, r) => n + r.size, 0)).toBe(bytes);
-            model = cut(model, va, va + len);
+  it(
+    'agrees with a reference of extents after random operations at all sizes, both halves',
+    () => {
+      const mem = new PhysicalMemory(48 << 20);
+      const frames = new BitmapFrameAllocator(mem, { start: 1 << 20 });
+      const check = (ops: MOp[]): void => {
+        const free0 = frames.freeFrames;
+        const mapper = new PageMapper(mem, frames);
+        const mmu = new Mmu(mem, { cr3: mapper.root, tlbSize: 16 });
+        let model: Ext[] = [];
+        const probes: number[] = [];
+        for (const op of ops) {
+          model = merge(model);
+          const va = op.va;
+          if (op.k === 'map' || op.k === 'mapRange') {
+            const size = op.k === 'map' ? SIZES[op.s]! : K4;
+            const start = va - (va % size);
+            const len = op.k === 'map' ? size : op.n * K4;
+            const pa = op.k === 'map' ? op.pa * size : op.pa * K4;
+            if (start + len > (start >= 2 ** 47 ? 2 ** 48 : 2 ** 47)) continue;
+            const overlap = model.some((x) => x.start < start + len && start < x.end);
+            try {
+              if (op.k === 'map') mapper.map(start as VirtAddr, pa as PhysAddr, size, FLAGS[op.fl]!);
+              else mapper.mapRange(start as VirtAddr, pa as PhysAddr, len, FLAGS[op.fl]!);
+              expect(overlap).toBe(false);
+              model = [...model, { start, end: start + len, pa, fl: op.fl }].sort(
+                (a, b) => a.start - b.start,
+              );
+            } catch (e) {
+              expect(isVmkitError(e, 'E_ALREADY_MAPPED')).toBe(true);
+              expect(overlap).toBe(true);
+            }
+            probes.push(start, start + len - 1, start + len);
+          } else if (op.k === 'unmap') {
+            const r = mapper.unmap(va as VirtAddr);
+            const x = find(model, va);
+            if (x === undefined) expect(r).toBeUndefined();
+            else {
+              expect(r).toBeDefined();
+              const leafVa = va - (va % r!.size);
+              // the leaf lies inside one extent, with the matching frame
+              expect(x.start <= leafVa && leafVa + r!.size <= x.end).toBe(true);
+              expect(r!.pa).toBe(x.pa + (leafVa - x.start));
+              model = cut(model, leafVa, leafVa + r!.size);
+              probes.push(leafVa - 1, leafVa, leafVa + r!.size);
+            }
           } else {
-            mapper.protectRange(va as VirtAddr, len, FLAGS[op.fl]!);
-            const inside = model
-              .filter((x) => x.start < va + len && va < x.end)
-              .map((x) => {
-                const s = Math.max(x.start, va);
-                const e = Math.min(x.end, va + len);
-                return { start: s, end: e, pa: x.pa + (s - x.start), fl: op.fl };
-              });
-            model = [...cut(model, va, va + len), ...inside].sort((a, b) => a.start - b.start);
+            const len = op.n * K4;
+            if (va + len > (va >= 2 ** 47 ? 2 ** 48 : 2 ** 47)) continue;
+            if (op.k === 'unmapRange') {
+              const removed = mapper.unmapRange(va as VirtAddr, len);
+              const before = model.filter((x) => x.start < va + len && va < x.end);
+              const bytes = before.reduce((n, x) => n + Math.min(x.end, va + len) - Math.max(x.start, va), 0);
+              expect(removed.reduce((n, r) => n + r.size, 0)).toBe(bytes);
+              model = cut(model, va, va + len);
+            } else {
+              mapper.protectRange(va as VirtAddr, len, FLAGS[op.fl]!);
+              const inside = model
+                .filter((x) => x.start < va + len && va < x.end)
+                .map((x) => {
+                  const s = Math.max(x.start, va);
+                  const e = Math.min(x.end, va + len);
+                  return { start: s, end: e, pa: x.pa + (s - x.start), fl: op.fl };
+                });
+              model = [...cut(model, va, va + len), ...inside].sort((a, b) => a.start - b.start);
+            }
+            probes.push(va - 1, va, va + len - 1, va + len);
           }
-          probes.push(va - 1, va, va + len - 1, va + len);
         }
-      }
-      // every leaf is inside the model with the right frame and flags; the mapped bytes agree
-      model = merge(model);
-      let bytes = 0;
-      for (const l of mapper.leaves()) {
-        const x = find(model, l.va);
-        expect(x, `leaf ${l.va.toString(16)}`).toBeDefined();
-        expect(l.va + l.size <= x!.end).toBe(true);
-        expect(l.pa).toBe(x!.pa + (l.va - x!.start));
-        const f = FLAGS[x!.fl]!;
-        expect([l.writable, l.user, !l.xd]).toEqual([f.writable, f.user, f.executable]);
-        bytes += l.size;
-      }
-      expect(bytes).toBe(model.reduce((n, x) => n + x.end - x.start, 0));
-      // translate and the MMU agree with the model at the edges of everything touched
-      for (const p of probes) {
-        if (p < 0 || p >= 2 ** 48) continue;
-        const x = find(model, p);
-        const t = mapper.translate(p as VirtAddr);
-        expect(t?.pa).toBe(x === undefined ? undefined : x.pa + (p - x.start));
-        if (x === undefined) continue;
-        const f = FLAGS[x.fl]!;
-        expect(t!.flags).toMatchObject({ writable: f.writable, user: f.user, executable: f.executable });
-        const q = p - (p % 4);
-        expect(mmu.probe(q as VirtAddr, ACCESS_USER).ok).toBe(f.user);
-        expect(mmu.probe(q as VirtAddr, ACCESS_USER | ACCESS_WRITE).ok).toBe(f.user && f.writable);
-        expect(mmu.probe(q as VirtAddr, ACCESS_EXEC).ok).toBe(f.executable);
-      }
-      // tear down: unmapping everything frees every table but the root
-      mapper.unmapRange(WINDOWS[0] as VirtAddr, 2 * G1);
-      mapper.unmapRange(WINDOWS[1] as VirtAddr, 2 * G1);
-      expect(mapper.leaves()).toEqual([]);
-      expect(frames.freeFrames).toBe(free0 - 1);
-      mapper.destroy();
-      expect(frames.freeFrames).toBe(free0);
-    };
-    check([
-      { k: 'map', va: 0x4000_0000, s: 2, pa: 0, fl: 2 },
-      { k: 'protect', va: 0x4000_0000, n: 1, fl: 2 },
-      { k: 'unmap', va: 0x4000_0000 },
-      { k: 'unmapRange', va: 0x4000_0000, n: 1 },
-    ]);
-    fc.assert(fc.property(fc.array(mopArb, { minLength: 1, maxLength: 25 }), check), { numRuns: 150 });
-  });
+        // every leaf is inside the model with the right frame and flags; the mapped bytes agree
+        model = merge(model);
+        let bytes = 0;
+        for (const l of mapper.leaves()) {
+          const x = find(model, l.va);
+          expect(x, `leaf ${l.va.toString(16)}`).toBeDefined();
+          expect(l.va + l.size <= x!.end).toBe(true);
+          expect(l.pa).toBe(x!.pa + (l.va - x!.start));
+          const f = FLAGS[x!.fl]!;
+          expect([l.writable, l.user, !l.xd]).toEqual([f.writable, f.user, f.executable]);
+          bytes += l.size;
+        }
+        expect(bytes).toBe(model.reduce((n, x) => n + x.end - x.start, 0));
+        // translate and the MMU agree with the model at the edges of everything touched
+        for (const p of probes) {
+          if (p < 0 || p >= 2 ** 48) continue;
+          const x = find(model, p);
+          const t = mapper.translate(p as VirtAddr);
+          expect(t?.pa).toBe(x === undefined ? undefined : x.pa + (p - x.start));
+          if (x === undefined) continue;
+          const f = FLAGS[x.fl]!;
+          expect(t!.flags).toMatchObject({ writable: f.writable, user: f.user, executable: f.executable });
+          const q = p - (p % 4);
+          expect(mmu.probe(q as VirtAddr, ACCESS_USER).ok).toBe(f.user);
+          expect(mmu.probe(q as VirtAddr, ACCESS_USER | ACCESS_WRITE).ok).toBe(f.user && f.writable);
+          expect(mmu.probe(q as VirtAddr, ACCESS_EXEC).ok).toBe(f.executable);
+        }
+        // tear down: unmapping everything frees every table but the root
+        mapper.unmapRange(WINDOWS[0] as VirtAddr, 2 * G1);
+        mapper.unmapRange(WINDOWS[1] as VirtAddr, 2 * G1);
+        expect(mapper.leaves()).toEqual([]);
+        expect(frames.freeFrames).toBe(free0 - 1);
+        mapper.destroy();
+        expect(frames.freeFrames).toBe(free0);
+      };
+      check([
+        { k: 'map', va: 0x4000_0000, s: 2, pa: 0, fl: 2 },
+        { k: 'protect', va: 0x4000_0000, n: 1, fl: 2 },
+        { k: 'unmap', va: 0x4000_0000 },
+        { k: 'unmapRange', va: 0x4000_0000, n: 1 },
+      ]);
+      fc.assert(fc.property(fc.array(mopArb, { minLength: 1, maxLength: 25 }), check), {
+        numRuns: runs(60, 600),
+      });
+    },
+    SLOW_TIMEOUT,
+  );
 });

@@ -9,6 +9,9 @@ import {
   checkAligned,
   checkPageSize,
   checkUint,
+  checkVirtAddr,
+  checkVirtRange,
+  describeValue,
   fail,
   formatHex,
   formatVirtAddr,
@@ -16,11 +19,10 @@ import {
   type PageSize,
   PHYS_SPACE_END,
   type PhysAddr,
-  VIRT_SPACE_END,
   type VirtAddr,
   VmkitError,
-  virtEnd,
 } from '@vmkit/addr';
+import { PagingErrorCode } from '../errors.js';
 import type { FrameAllocator } from '../frame-allocator.js';
 import type { PhysicalMemory } from '../physical-memory.js';
 import {
@@ -43,6 +45,12 @@ import { collectLeaves, entryTarget, isLeafEntry, LEVEL_SPAN, type LeafVisit } f
 
 /** The permissions and attributes of a mapping. */
 export interface PageFlags {
+  /**
+   * Readable (default `true`). x86-64 has no read bit: a present page is always readable, so `false`
+   * (POSIX `PROT_NONE`, "mapped, no access") cannot be written into a present PTE. {@link PageMapper}
+   * refuses it; a layer above (memory-set's x86-64 backends) keeps such pages not present.
+   */
+  readable?: boolean;
   /** R/W = 1. */
   writable: boolean;
   /** U/S = 1 (user-mode accessible). */
@@ -102,6 +110,76 @@ interface MapUndo {
 }
 
 /**
+ * A read-only view of a 4-level page table in simulated memory: {@link translate} and {@link leaves}
+ * without a frame allocator (e.g. over an imported image and its CR3). {@link PageMapper} extends it.
+ */
+export class PageTableView {
+  /** The memory holding the tables. */
+  readonly mem: PhysicalMemory;
+  /** Physical address of the PML4 (what CR3 holds). */
+  readonly root: PhysAddr;
+
+  /**
+   * @param root the PML4's physical address (4 KiB aligned, inside `mem`)
+   * @throws VmkitError `E_INVALID` for a `mem` that is not a PhysicalMemory or a `root` that is not an
+   *   integer, `E_UNALIGNED`/`E_RANGE` for a `root` off a page or outside `mem`
+   */
+  constructor(mem: PhysicalMemory, root: PhysAddr) {
+    checkMemory(mem);
+    checkUint(root, 'root table');
+    checkAligned(root, PAGE_SIZE_4K, 'root table');
+    mem.checkRange(root, PAGE_SIZE_4K);
+    this.mem = mem;
+    this.root = root;
+  }
+
+  /**
+   * The translation of `va` (no side effects: no A/D bits, no TLB).
+   *
+   * @returns `undefined` when `va` is not mapped
+   */
+  translate(va: VirtAddr): MapperTranslation | undefined {
+    checkVa(va);
+    let table: number = this.root;
+    let acc = PTE_RW | PTE_US;
+    let xd = 0;
+    for (let level = 4; level >= 1; level--) {
+      const ea = table + tableIndex(va, level) * 8;
+      if (ea + 8 > this.mem.size) return undefined;
+      const lo = this.mem.read32(ea);
+      const hi = this.mem.read32(ea + 4);
+      if ((lo & PTE_P) === 0) return undefined;
+      acc &= lo;
+      xd |= hi >>> 31;
+      if (isLeafEntry(level, lo)) {
+        const size = LEVEL_SPAN[level as 1] as PageSize;
+        const off = va % size;
+        return {
+          pa: (entryTarget(level, lo, hi) + off) as PhysAddr,
+          size,
+          leafVa: (va - off) as VirtAddr,
+          flags: {
+            writable: (acc & PTE_RW) !== 0,
+            user: (acc & PTE_US) !== 0,
+            executable: xd === 0,
+            global: (lo & PTE_G) !== 0,
+            writeThrough: (lo & PTE_PWT) !== 0,
+            cacheDisable: (lo & PTE_PCD) !== 0,
+          },
+        };
+      }
+      table = entryTarget(level, lo, hi);
+    }
+    return undefined;
+  }
+
+  /** Every present leaf, ascending (allocates; for dumps, tests and teardown). */
+  leaves(): LeafVisit[] {
+    return collectLeaves(this.mem, this.root);
+  }
+}
+
+/**
  * Maps pages in a 4-level page table whose root (PML4) is `root`.
  *
  * Ownership: the mapper owns every page-table frame reachable from its root. It allocates tables from
@@ -124,33 +202,37 @@ interface MapUndo {
  * address and size, once the operation has completed — e.g. `(va) => mmu.invlpg(va)` for the MMU whose
  * current CR3 this table is (use `mmu.invpcid(0, pcid, va)` for another PCID).
  */
-export class PageMapper {
-  /** The memory holding the tables. */
-  readonly mem: PhysicalMemory;
+export class PageMapper extends PageTableView {
   /** Where table frames come from and go back to. */
   readonly frames: FrameAllocator;
-  /** Physical address of the PML4 (what CR3 holds). */
-  readonly root: PhysAddr;
   /** Called for each leaf changed or removed (and for each huge leaf split), after the operation. */
   flushHook?: (va: VirtAddr, size: PageSize) => void;
 
   /**
+   * @param frames the allocator of table frames (any {@link FrameAllocator}); to read an existing table
+   *   without one, use {@link PageTableView}
    * @param root an existing PML4 (4 KiB aligned, inside `mem`); when omitted a zeroed one is allocated
-   * @throws VmkitError `E_UNALIGNED`/`E_RANGE` for a bad `root`, `E_NOMEM` when no frame is free
+   * @throws VmkitError `E_INVALID` for a `frames` that is not a FrameAllocator, `E_UNALIGNED`/`E_RANGE`
+   *   for a bad `root`, `E_NOMEM` when no frame is free
    */
   constructor(mem: PhysicalMemory, frames: FrameAllocator, root?: PhysAddr) {
-    this.mem = mem;
-    this.frames = frames;
+    if (
+      typeof frames !== 'object' ||
+      frames === null ||
+      typeof frames.allocFrame !== 'function' ||
+      typeof frames.decRef !== 'function'
+    ) {
+      fail('E_INVALID', `frames ${describeValue(frames)} is not a FrameAllocator`, { frames });
+    }
     if (root === undefined) {
+      checkMemory(mem);
       const r = frames.allocFrame();
       mem.fill(r, PAGE_SIZE_4K);
-      this.root = r;
+      super(mem, r);
     } else {
-      checkUint(root, 'root table');
-      checkAligned(root, PAGE_SIZE_4K, 'root table');
-      mem.checkRange(root, PAGE_SIZE_4K);
-      this.root = root;
+      super(mem, root);
     }
+    this.frames = frames;
   }
 
   /**
@@ -183,8 +265,18 @@ export class PageMapper {
     if (pa + len > PHYS_SPACE_END)
       fail('E_RANGE', `physical range ${formatHex(pa)} + ${formatHex(len)} passes 2^52`, { pa, len });
     leafWords(pa, size, flags); // validates the flags before anything else
+    // One read-only pass over what the tables hold in the range (present tables only; a missing
+    // subtree is counted arithmetically): conflicts, and the tables the mapping needs, checked against
+    // the allocator's free frames before anything is written.
+    const need = this.planMap(this.root, 4, 0, va, va + len, levelOf(size));
+    if (need > this.frames.freeFrames) {
+      throw new VmkitError(
+        PagingErrorCode.E_NOMEM,
+        `mapping ${formatVirtAddr(va)} (+${formatHex(len)}) needs ${need} page-table frames, ${this.frames.freeFrames} are free`,
+        { va, len, need, freeFrames: this.frames.freeFrames },
+      );
+    }
     const n = len / size;
-    for (let k = 0; k < n; k++) this.conflictCheck((va + k * size) as VirtAddr, size);
     const undo: MapUndo[] = [];
     try {
       for (let k = 0; k < n; k++) {
@@ -263,48 +355,65 @@ export class PageMapper {
   }
 
   /**
-   * The translation of `va` (no side effects: no A/D bits, no TLB).
+   * Sets the rights bits of the intermediate entry at `level` (4 = PML4E, 3 = PDPTE, 2 = PDE) on the
+   * way to `va`: R/W, U/S and XD, which the CPU ANDs (R/W, U/S) and ORs (XD) over every level. New
+   * intermediate entries are permissive (P|R/W|U/S, XD = 0) so that leaves alone decide; this builds
+   * restrictive upper levels (e.g. a read-only or supervisor-only 512 GiB region, or XD on a PDPTE) for
+   * everything below the entry at once. Other bits of the entry are kept. {@link flushHook} is called
+   * for every present leaf below it (their effective rights change).
    *
-   * @returns `undefined` when `va` is not mapped
+   * @returns the number of leaves below the entry
+   * @throws VmkitError `E_INVALID` for a level outside 2..4, bad rights, or an entry that is not
+   *   present or is a leaf (use {@link protectRange} for leaves); the validation errors of the class doc
    */
-  translate(va: VirtAddr): MapperTranslation | undefined {
+  setTableRights(
+    va: VirtAddr,
+    level: 2 | 3 | 4,
+    rights: { writable: boolean; user: boolean; executable: boolean },
+  ): number {
     checkVa(va);
+    if (level !== 2 && level !== 3 && level !== 4)
+      fail('E_INVALID', `level ${describeValue(level)} is not 2 (PDE), 3 (PDPTE) or 4 (PML4E)`, { level });
+    if (
+      typeof rights !== 'object' ||
+      rights === null ||
+      typeof rights.writable !== 'boolean' ||
+      typeof rights.user !== 'boolean' ||
+      typeof rights.executable !== 'boolean'
+    ) {
+      fail('E_INVALID', `rights ${describeValue(rights)} must be { writable, user, executable: boolean }`, {
+        rights,
+      });
+    }
     let table: number = this.root;
-    let acc = PTE_RW | PTE_US;
-    let xd = 0;
-    for (let level = 4; level >= 1; level--) {
-      const ea = table + tableIndex(va, level) * 8;
-      if (ea + 8 > this.mem.size) return undefined;
+    for (let l = 4; ; l--) {
+      const ea = table + tableIndex(va, l) * 8;
       const lo = this.mem.read32(ea);
       const hi = this.mem.read32(ea + 4);
-      if ((lo & PTE_P) === 0) return undefined;
-      acc &= lo;
-      xd |= hi >>> 31;
-      if (isLeafEntry(level, lo)) {
-        const size = LEVEL_SPAN[level as 1] as PageSize;
-        const off = va % size;
-        return {
-          pa: (entryTarget(level, lo, hi) + off) as PhysAddr,
-          size,
-          leafVa: (va - off) as VirtAddr,
-          flags: {
-            writable: (acc & PTE_RW) !== 0,
-            user: (acc & PTE_US) !== 0,
-            executable: xd === 0,
-            global: (lo & PTE_G) !== 0,
-            writeThrough: (lo & PTE_PWT) !== 0,
-            cacheDisable: (lo & PTE_PCD) !== 0,
-          },
-        };
+      if ((lo & PTE_P) === 0 || isLeafEntry(l, lo)) {
+        fail(
+          'E_INVALID',
+          `no ${l === 4 ? 'PML4E' : l === 3 ? 'PDPTE' : 'PDE'} table entry on the way to ${formatVirtAddr(va)}: the entry at level ${l} is ${(lo & PTE_P) === 0 ? 'not present' : 'a leaf'}`,
+          { va, level },
+        );
       }
-      table = entryTarget(level, lo, hi);
+      if (l === level) {
+        let nlo = lo & ~(PTE_RW | PTE_US);
+        if (rights.writable) nlo |= PTE_RW;
+        if (rights.user) nlo |= PTE_US;
+        const nhi = rights.executable ? hi & ~PTE_HI_XD : hi | PTE_HI_XD;
+        this.writeEntry(ea, nlo, nhi);
+        const span = LEVEL_SPAN[l as 1]!;
+        const base = va - (va % span);
+        const hooks: number[] = [];
+        forEachLeafUnder(this.mem, entryTarget(l, lo, hi), l - 1, base, (lva, size) => hooks.push(lva, size));
+        const hook = this.flushHook;
+        if (hook)
+          for (let k = 0; k < hooks.length; k += 2) hook(hooks[k] as VirtAddr, hooks[k + 1] as PageSize);
+        return hooks.length / 2;
+      }
+      table = entryTarget(l, lo, hi);
     }
-    return undefined;
-  }
-
-  /** Every present leaf, ascending (allocates; for dumps, tests and teardown). */
-  leaves(): LeafVisit[] {
-    return collectLeaves(this.mem, this.root);
   }
 
   /**
@@ -319,6 +428,50 @@ export class PageMapper {
   }
 
   // ------------------------------------------------------------------ internals
+
+  /**
+   * The page-table frames a map of `[start, end)` with leaves at level `target` needs below `table`
+   * (at `level`, covering from `base`), throwing `E_ALREADY_MAPPED` where something present is in the
+   * way (a leaf, or a table holding a leaf where a large leaf goes). Read-only; visits present tables
+   * only: a non-present entry's subtree is counted arithmetically.
+   */
+  private planMap(
+    table: number,
+    level: number,
+    base: number,
+    start: number,
+    end: number,
+    target: number,
+  ): number {
+    const span = LEVEL_SPAN[level as 1]!;
+    const first = Math.max(0, Math.floor((start - base) / span));
+    const last = Math.min(511, Math.floor((end - 1 - base) / span));
+    let need = 0;
+    for (let i = first; i <= last; i++) {
+      const ea = table + i * 8;
+      const lo = this.mem.read32(ea);
+      const eStart = base + i * span;
+      const s = Math.max(start, eStart);
+      const e = Math.min(end, eStart + span);
+      if ((lo & PTE_P) === 0) {
+        // Tables at levels level-1 .. target, each covering 512 entries of its level.
+        for (let l = level - 1; l >= target; l--) {
+          const tspan = LEVEL_SPAN[(l + 1) as 1]!;
+          need += Math.floor((e - 1) / tspan) - Math.floor(s / tspan) + 1;
+        }
+        continue;
+      }
+      const hi = this.mem.read32(ea + 4);
+      if (level === target) {
+        if (isLeafEntry(level, lo) || this.hasPresentLeaf(entryTarget(level, lo, hi), level - 1))
+          this.conflictCheck(eStart as VirtAddr, span as PageSize);
+        continue; // an empty table in the way is replaced (and freed) by mapOne
+      }
+      if (isLeafEntry(level, lo)) this.conflictCheck(s as VirtAddr, LEVEL_SPAN[target as 1] as PageSize);
+      need += this.planMap(entryTarget(level, lo, hi), level - 1, eStart, start, end, target);
+    }
+    return need;
+  }
 
   /** Throws E_ALREADY_MAPPED if anything present lies in the page [va, va+size). Read-only. */
   private conflictCheck(va: VirtAddr, size: PageSize): void {
@@ -439,8 +592,26 @@ export class PageMapper {
   }
 
   private isEmptyTable(table: number): boolean {
+    const f = this.mem.flat32;
+    if (f !== undefined && table + PAGE_SIZE_4K <= f.length * 4) {
+      const w0 = table / 4;
+      for (let w = w0; w < w0 + 1024; w++) if (f[w] !== 0) return false;
+      return true;
+    }
     for (let w = 0; w < 1024; w++) if (this.mem.read32(table + w * 4) !== 0) return false;
     return true;
+  }
+
+  /** The first index in [from, to] of a present entry of `table`, or −1 (a word scan over flat memory). */
+  private nextPresent(table: number, from: number, to: number): number {
+    const f = this.mem.flat32;
+    if (f !== undefined && table + PAGE_SIZE_4K <= f.length * 4) {
+      const w0 = table / 4;
+      for (let i = from; i <= to; i++) if ((f[w0 + 2 * i]! & 1) !== 0) return i;
+      return -1;
+    }
+    for (let i = from; i <= to; i++) if ((this.mem.read32(table + i * 8) & PTE_P) !== 0) return i;
+    return -1;
   }
 
   /** After clearing the leaf entry `eas[last]`, frees tables on `path` (not the root) that are empty. */
@@ -494,11 +665,18 @@ export class PageMapper {
     const span = LEVEL_SPAN[level as 1]!;
     const first = Math.max(0, Math.floor((start - base) / span));
     const last = Math.min(511, Math.floor((end - 1 - base) / span));
-    for (let i = first; i <= last; i++) {
+    if (!ctx.apply) {
+      // The count pass: only the entries at the range's two edges can be partly covered, so splits
+      // happen on those two paths only (at most 2 × 3 entries visited).
+      this.countEdge(ctx, table, level, base, start, end, first);
+      if (last !== first) this.countEdge(ctx, table, level, base, start, end, last);
+      return;
+    }
+    // Only present entries are visited (an empty subtree costs one word test in the scan).
+    for (let i = this.nextPresent(table, first, last); i >= 0; i = this.nextPresent(table, i + 1, last)) {
       const ea = table + i * 8;
       const lo = this.mem.read32(ea);
       const hi = this.mem.read32(ea + 4);
-      if ((lo & PTE_P) === 0) continue;
       const eStart = base + i * span;
       const eEnd = eStart + span;
       if (isLeafEntry(level, lo)) {
@@ -507,10 +685,6 @@ export class PageMapper {
           continue;
         }
         if (!ctx.unmap && (lo & FLAG_LO_MASK) === ctx.lo && (hi & PTE_HI_XD) >>> 0 === ctx.hi >>> 0) continue;
-        if (!ctx.apply) {
-          ctx.splits += 1 + (level === 3 ? partialChildren(eStart, start, end) : 0);
-          continue;
-        }
         const t = ctx.pool.pop()!;
         this.splitInto(t, lo, hi, level);
         this.writeEntry(ea, TABLE_LO | addrLo(t), addrHi(t));
@@ -520,11 +694,37 @@ export class PageMapper {
       }
       const child = entryTarget(level, lo, hi);
       this.rangeWalk(ctx, child, level - 1, eStart, start, end);
-      if (ctx.apply && ctx.unmap && this.isEmptyTable(child)) {
+      // A child fully inside the range is empty now; one at an edge is checked.
+      if (ctx.unmap && ((start <= eStart && eEnd <= end) || this.isEmptyTable(child))) {
         this.writeEntry(ea, 0, 0);
         this.frames.decRef(child as PhysAddr);
       }
     }
+  }
+
+  /** The count pass at entry `i` of `table` (an edge of the range): splits its partly covered leaves need. */
+  private countEdge(
+    ctx: RangeCtx,
+    table: number,
+    level: number,
+    base: number,
+    start: number,
+    end: number,
+    i: number,
+  ): void {
+    const span = LEVEL_SPAN[level as 1]!;
+    const ea = table + i * 8;
+    const lo = this.mem.read32(ea);
+    if ((lo & PTE_P) === 0) return;
+    const eStart = base + i * span;
+    if (start <= eStart && eStart + span <= end) return; // fully covered: nothing below splits
+    const hi = this.mem.read32(ea + 4);
+    if (isLeafEntry(level, lo)) {
+      if (!ctx.unmap && (lo & FLAG_LO_MASK) === ctx.lo && (hi & PTE_HI_XD) >>> 0 === ctx.hi >>> 0) return;
+      ctx.splits += 1 + (level === 3 ? partialChildren(eStart, start, end) : 0);
+      return;
+    }
+    this.rangeWalk(ctx, entryTarget(level, lo, hi), level - 1, eStart, start, end);
   }
 
   private leafOp(ctx: RangeCtx, ea: number, lo: number, hi: number, level: number, va: number): void {
@@ -583,10 +783,19 @@ function tableIndex(va: number, level: number): number {
   return Math.floor(va / LEVEL_SPAN[level as 1]!) % 512;
 }
 
-function checkVa(va: number): void {
-  checkUint(va, 'virtual address');
-  if (va >= VIRT_SPACE_END)
-    fail('E_RANGE', `virtual address ${formatHex(va)} is not a VirtAddr (below 2^48)`, { va });
+function checkMemory(mem: PhysicalMemory): void {
+  if (
+    typeof mem !== 'object' ||
+    mem === null ||
+    typeof mem.read32 !== 'function' ||
+    typeof mem.checkRange !== 'function'
+  ) {
+    fail('E_INVALID', `memory ${describeValue(mem)} is not a PhysicalMemory`, { mem });
+  }
+}
+
+function checkVa(va: unknown): void {
+  checkVirtAddr(va);
 }
 
 function checkPage(va: number, pa: number, size: PageSize): void {
@@ -601,7 +810,7 @@ function checkLen(va: number, len: number, size: number): void {
   checkUint(len, 'length');
   if (len === 0) fail('E_RANGE', 'length 0 is not positive', { len });
   checkAligned(len, size, 'length');
-  virtEnd(va as VirtAddr, len);
+  checkVirtRange(va, len);
 }
 
 /** The leaf entry words for `pa` with `flags` at `size`. */
@@ -613,7 +822,18 @@ function leafWords(pa: PhysAddr, size: PageSize, flags: PageFlags): [number, num
     typeof flags.user !== 'boolean' ||
     typeof flags.executable !== 'boolean'
   ) {
-    fail('E_INVALID', 'flags must be { writable, user, executable: boolean, ... }', { flags });
+    fail('E_INVALID', `flags ${describeValue(flags)} must be { writable, user, executable: boolean, ... }`, {
+      flags,
+    });
+  }
+  if (flags.readable !== undefined && typeof flags.readable !== 'boolean')
+    fail('E_INVALID', `flags.readable ${describeValue(flags.readable)} is not a boolean`, { flags });
+  if (flags.readable === false) {
+    fail(
+      'E_INVALID',
+      'flags.readable false (PROT_NONE) cannot be a present x86-64 page (no read bit): keep the page not present',
+      { flags },
+    );
   }
   let lo = PTE_P | addrLo(pa);
   if (flags.writable) lo |= PTE_RW;
@@ -624,4 +844,22 @@ function leafWords(pa: PhysAddr, size: PageSize, flags: PageFlags): [number, num
   if (size !== PAGE_SIZE_4K) lo |= PTE_PS;
   const hi = addrHi(pa) | (flags.executable ? 0 : PTE_HI_XD);
   return [lo >>> 0, hi >>> 0];
+}
+
+/** Calls `fn(va, size)` for every present leaf of the table `table` at `level` covering from `base`. */
+function forEachLeafUnder(
+  mem: PhysicalMemory,
+  table: number,
+  level: number,
+  base: number,
+  fn: (va: number, size: number) => void,
+): void {
+  const span = LEVEL_SPAN[level as 1]!;
+  for (let i = 0; i < 512; i++) {
+    const ea = table + i * 8;
+    const lo = mem.read32(ea);
+    if ((lo & PTE_P) === 0) continue;
+    if (isLeafEntry(level, lo)) fn(base + i * span, span);
+    else forEachLeafUnder(mem, entryTarget(level, lo, mem.read32(ea + 4)), level - 1, base + i * span, fn);
+  }
 }

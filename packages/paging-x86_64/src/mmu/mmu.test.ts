@@ -2,6 +2,7 @@ import type { VirtAddr } from '@vmkit/addr';
 import { isVmkitError } from '@vmkit/addr';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { LONG, runs, SLOW_TIMEOUT } from '../../test/budget.js';
 import { PhysicalMemory } from '../physical-memory.js';
 import { PTE_A, PTE_D, PTE_HI_XD, PTE_P, PTE_PS, PTE_RW, PTE_US } from '../pte.js';
 import { ACCESS_EXEC, ACCESS_IMPLICIT, ACCESS_READ, ACCESS_USER, ACCESS_WRITE } from './access.js';
@@ -113,50 +114,57 @@ const ACCESSES = [
 ];
 
 describe('Mmu: access rights (SDM §4.6) and error codes (§4.7)', () => {
-  it('agrees with the SDM rules for every U/S and R/W combination across levels, XD, WP, SMEP, SMAP, AC, NXE', () => {
-    const mem = new PhysicalMemory(0x20000);
-    let checked = 0;
-    for (let cpuBits = 0; cpuBits < 32; cpuBits++) {
-      const c: Cpu = {
-        wp: (cpuBits & 1) !== 0,
-        smep: (cpuBits & 2) !== 0,
-        smap: (cpuBits & 4) !== 0,
-        ac: (cpuBits & 8) !== 0,
-        nxe: (cpuBits & 16) !== 0,
-      };
-      const mmu = mmuFor(mem, c);
-      for (let us = 0; us < 16; us++) {
-        for (let rw = 0; rw < 16; rw++) {
-          for (const xdAt of [-1, 0, 3]) {
-            const l: Levels = {
-              us: [0, 1, 2, 3].map((k) => ((us >> k) & 1) === 1) as Levels['us'],
-              rw: [0, 1, 2, 3].map((k) => ((rw >> k) & 1) === 1) as Levels['rw'],
-              xd: [0, 1, 2, 3].map((k) => k === xdAt) as Levels['xd'],
-            };
-            if (!c.nxe && xdAt >= 0) continue; // XD is reserved then: covered below
-            build(mem, l);
-            for (const a of ACCESSES) {
-              const r = mmu.probe(VA as VirtAddr, a);
-              const want = sdmAllowed(a, l, c);
-              expect(r.ok, `${JSON.stringify({ c, l, a })}`).toBe(want);
-              if (!r.ok) {
-                const userMode = (a & ACCESS_IMPLICIT) === 0 && (a & ACCESS_USER) !== 0;
-                const fetch = (a & ACCESS_EXEC) !== 0 && (a & ACCESS_WRITE) === 0;
-                const code =
-                  PF_P |
-                  ((a & ACCESS_WRITE) !== 0 ? PF_W : 0) |
-                  (userMode ? PF_U : 0) |
-                  (fetch && (c.smep || c.nxe) ? PF_ID : 0);
-                expect(r.errorCode).toBe(code);
+  it(
+    'agrees with the SDM rules for every U/S and R/W combination across levels, XD, WP, SMEP, SMAP, AC, NXE',
+    () => {
+      const mem = new PhysicalMemory(0x20000);
+      let checked = 0;
+      for (let cpuBits = 0; cpuBits < 32; cpuBits++) {
+        const c: Cpu = {
+          wp: (cpuBits & 1) !== 0,
+          smep: (cpuBits & 2) !== 0,
+          smap: (cpuBits & 4) !== 0,
+          ac: (cpuBits & 8) !== 0,
+          nxe: (cpuBits & 16) !== 0,
+        };
+        const mmu = mmuFor(mem, c);
+        for (let us = 0; us < 16; us++) {
+          for (let rw = 0; rw < 16; rw++) {
+            // By default a quarter of the U/S × R/W combinations for each CPU state (every value of each
+            // dimension still occurs); all of them with VMKIT_LONG=1.
+            if (!LONG && (us + rw + cpuBits) % 4 !== 0) continue;
+            for (const xdAt of [-1, 0, 3]) {
+              const l: Levels = {
+                us: [0, 1, 2, 3].map((k) => ((us >> k) & 1) === 1) as Levels['us'],
+                rw: [0, 1, 2, 3].map((k) => ((rw >> k) & 1) === 1) as Levels['rw'],
+                xd: [0, 1, 2, 3].map((k) => k === xdAt) as Levels['xd'],
+              };
+              if (!c.nxe && xdAt >= 0) continue; // XD is reserved then: covered below
+              build(mem, l);
+              for (const a of ACCESSES) {
+                const r = mmu.probe(VA as VirtAddr, a);
+                const want = sdmAllowed(a, l, c);
+                expect(r.ok, `${JSON.stringify({ c, l, a })}`).toBe(want);
+                if (!r.ok) {
+                  const userMode = (a & ACCESS_IMPLICIT) === 0 && (a & ACCESS_USER) !== 0;
+                  const fetch = (a & ACCESS_EXEC) !== 0 && (a & ACCESS_WRITE) === 0;
+                  const code =
+                    PF_P |
+                    ((a & ACCESS_WRITE) !== 0 ? PF_W : 0) |
+                    (userMode ? PF_U : 0) |
+                    (fetch && (c.smep || c.nxe) ? PF_ID : 0);
+                  expect(r.errorCode).toBe(code);
+                }
+                checked++;
               }
-              checked++;
             }
           }
         }
       }
-    }
-    expect(checked).toBeGreaterThan(100_000);
-  });
+      expect(checked).toBeGreaterThan(LONG ? 100_000 : 25_000);
+    },
+    SLOW_TIMEOUT,
+  );
 
   it('the access path (TLB on) decides like probe, and faults fill the record and CR2', () => {
     const mem = new PhysicalMemory(0x20000);
@@ -223,53 +231,57 @@ describe('Mmu: the miss path against the full walk (fast-check)', () => {
         return [lo >>> 0, hi >>> 0];
       });
 
-  it('every access through the TLB agrees with probe, on random entries and CPU states', () => {
-    // 8 MiB: the 2 MiB and 1 GiB leaves that stray entries make hold VA's page inside the RAM (at
-    // 0x604000 for a 1 GiB leaf at 0), so the fast walk serves them when it (wrongly) accepts them.
-    const mem = new PhysicalMemory(8 << 20);
-    fc.assert(
-      fc.property(
-        fc.tuple(entry(PDPT), entry(PD), entry(PT), entry(DATA)),
-        fc.record({
-          wp: fc.boolean(),
-          smep: fc.boolean(),
-          smap: fc.boolean(),
-          ac: fc.boolean(),
-          nxe: fc.boolean(),
-        }),
-        fc.array(fc.constantFrom(...ACCESSES), { minLength: 1, maxLength: 6 }),
-        fc.integer({ min: 0, max: 0xfff }),
-        (entries, c, accesses, off) => {
-          const at = [E4, E3, E2, E1];
-          for (let k = 0; k < 4; k++) {
-            mem.write32(at[k]!, entries[k]![0]);
-            mem.write32(at[k]! + 4, entries[k]![1]);
-          }
-          const mmu = mmuFor(mem, c);
-          const va = VA + (off & ~3);
-          for (const a of accesses) {
-            for (let round = 0; round < 2; round++) {
-              const pr = mmu.probe(va as VirtAddr, a);
-              const pa = mmu.translate(va, a);
-              if (pr.ok) {
-                expect(pa).toBe(pr.pa);
-              } else {
-                expect(pa).toBe(FAULT);
-                expect(mmu.fault.errorCode).toBe(pr.errorCode);
-              }
-              // The same access as a data read (a user or supervisor read of the word).
-              if ((a & (ACCESS_WRITE | ACCESS_EXEC)) === 0) {
-                const v = mmu.read32(va, a);
-                if (pr.ok) expect(v).toBe(pr.pa + 4 <= mem.size ? mem.read32(pr.pa) : 0xffffffff);
-                else expect(v).toBe(FAULT);
+  it(
+    'every access through the TLB agrees with probe, on random entries and CPU states',
+    () => {
+      // 8 MiB: the 2 MiB and 1 GiB leaves that stray entries make hold VA's page inside the RAM (at
+      // 0x604000 for a 1 GiB leaf at 0), so the fast walk serves them when it (wrongly) accepts them.
+      const mem = new PhysicalMemory(8 << 20);
+      fc.assert(
+        fc.property(
+          fc.tuple(entry(PDPT), entry(PD), entry(PT), entry(DATA)),
+          fc.record({
+            wp: fc.boolean(),
+            smep: fc.boolean(),
+            smap: fc.boolean(),
+            ac: fc.boolean(),
+            nxe: fc.boolean(),
+          }),
+          fc.array(fc.constantFrom(...ACCESSES), { minLength: 1, maxLength: 6 }),
+          fc.integer({ min: 0, max: 0xfff }),
+          (entries, c, accesses, off) => {
+            const at = [E4, E3, E2, E1];
+            for (let k = 0; k < 4; k++) {
+              mem.write32(at[k]!, entries[k]![0]);
+              mem.write32(at[k]! + 4, entries[k]![1]);
+            }
+            const mmu = mmuFor(mem, c);
+            const va = VA + (off & ~3);
+            for (const a of accesses) {
+              for (let round = 0; round < 2; round++) {
+                const pr = mmu.probe(va as VirtAddr, a);
+                const pa = mmu.translate(va, a);
+                if (pr.ok) {
+                  expect(pa).toBe(pr.pa);
+                } else {
+                  expect(pa).toBe(FAULT);
+                  expect(mmu.fault.errorCode).toBe(pr.errorCode);
+                }
+                // The same access as a data read (a user or supervisor read of the word).
+                if ((a & (ACCESS_WRITE | ACCESS_EXEC)) === 0) {
+                  const v = mmu.read32(va, a);
+                  if (pr.ok) expect(v).toBe(pr.pa + 4 <= mem.size ? mem.read32(pr.pa) : 0xffffffff);
+                  else expect(v).toBe(FAULT);
+                }
               }
             }
-          }
-        },
-      ),
-      { numRuns: 3000 },
-    );
-  });
+          },
+        ),
+        { numRuns: runs(800, 5000) },
+      );
+    },
+    SLOW_TIMEOUT,
+  );
 
   it('every reserved bit of a large leaf, of the PML4E (PS) and of any high word faults on the access path as in probe', () => {
     const mem = new PhysicalMemory(8 << 20);

@@ -6,6 +6,8 @@
  */
 import {
   checkUint,
+  checkVirtAddr,
+  describeValue,
   fail,
   formatHex,
   PAGE_SIZE_1G,
@@ -22,6 +24,7 @@ import {
   ACCESS_LIMIT,
   ACCESS_READ,
   ACCESS_WRITE,
+  type Access,
   CLASS_COUNT,
   classIsWrite,
   classTable,
@@ -31,6 +34,7 @@ import {
   EFF_RW,
   EFF_US,
   EFF_XD,
+  isAccess,
   rightsCheck,
   ST_NXE,
   ST_PKE,
@@ -39,8 +43,11 @@ import {
   ST_WP,
 } from './access.js';
 import {
+  CR0_CD,
+  CR0_NW,
   CR0_PE,
   CR0_PG,
+  CR0_RESERVED,
   CR0_WP,
   CR3_PCID_MASK,
   CR4_LA57,
@@ -49,11 +56,13 @@ import {
   CR4_PGE,
   CR4_PKE,
   CR4_PKS,
+  CR4_RESERVED,
   CR4_SMAP,
   CR4_SMEP,
   EFER_LMA,
   EFER_LME,
   EFER_NXE,
+  EFER_RESERVED,
 } from './control-registers.js';
 import { mmuFail } from './errors.js';
 import { PageFault, PF_ID, PF_P, PF_RSVD, PF_U, PF_W, VECTOR_GP, VECTOR_PF } from './fault.js';
@@ -227,8 +236,10 @@ export type ProbeResult =
  * {@link cr2} for a #PF); an address or value that goes on to the miss path crosses the call as Smis
  * or through a typed-array register file, never as a boxed double. (A call to these methods that V8
  * does not inline into the caller boxes a non-Smi argument in the caller, as any JS call does.)
- * Virtual addresses are `VirtAddr` Numbers (bits 47..0) and are not validated on that path; an access
- * is an `ACCESS_*` combination (0..15).
+ * Nothing is trusted: a virtual address that is not a `VirtAddr` (an integer in [0, 2^48)) is a #GP
+ * fault record (vector 13, `fault.value` = the address as passed), on a hit and a miss alike (it never
+ * matches a TLB tag; the miss path validates before walking); an `access` outside the 16 `Access`
+ * values throws `E_INVALID`.
  *
  * Architecture followed (Intel SDM Vol. 3A): §4.5 walk and reserved bits (PS in a PML4E; bits 51..M;
  * XD with EFER.NXE = 0; bits 29..13 of a 1 GiB PDPTE, 20..13 of a 2 MiB PDE), §4.6 access rights
@@ -392,6 +403,17 @@ export class Mmu {
    */
   writeCr0(value: number): void {
     value = check32(value, 'CR0');
+    if ((value & CR0_RESERVED) !== 0) {
+      mmuFail(
+        'E_GP',
+        `CR0 ${formatHex(value)} sets reserved bits ${formatHex((value & CR0_RESERVED) >>> 0)}`,
+        {
+          value,
+        },
+      );
+    }
+    if ((value & CR0_NW) !== 0 && (value & CR0_CD) === 0)
+      mmuFail('E_GP', `CR0 ${formatHex(value)} sets NW without CD`, { value });
     const pg = (value & CR0_PG) !== 0;
     if (pg && (value & CR0_PE) === 0)
       mmuFail('E_GP', `CR0 ${formatHex(value)} sets PG without PE`, { value });
@@ -454,6 +476,15 @@ export class Mmu {
    */
   writeCr4(value: number): void {
     value = check32(value, 'CR4');
+    if ((value & CR4_RESERVED) !== 0) {
+      mmuFail(
+        'E_GP',
+        `CR4 ${formatHex(value)} sets reserved bits ${formatHex((value & CR4_RESERVED) >>> 0)}`,
+        {
+          value,
+        },
+      );
+    }
     if ((value & CR4_LA57) !== 0)
       mmuFail('E_UNSUPPORTED', 'CR4.LA57 (5-level paging) is not modelled', { value });
     if ((value & CR4_PKS) !== 0)
@@ -491,6 +522,13 @@ export class Mmu {
    */
   writeEfer(value: number): void {
     value = check32(value, 'IA32_EFER');
+    if ((value & EFER_RESERVED) !== 0) {
+      mmuFail(
+        'E_GP',
+        `IA32_EFER ${formatHex(value)} sets reserved bits ${formatHex((value & EFER_RESERVED) >>> 0)}`,
+        { value },
+      );
+    }
     const pg = (this._cr0 & CR0_PG) !== 0;
     if (pg && ((value ^ this._efer) & EFER_LME) !== 0)
       mmuFail('E_GP', 'IA32_EFER.LME cannot change while paging', { value });
@@ -568,28 +606,38 @@ export class Mmu {
   /**
    * Translates `va` for an access (`ACCESS_*` bits). Sets A/D bits and fills the TLB as the CPU does.
    *
-   * @returns the physical address, or {@link FAULT} (−1) with {@link fault} and {@link cr2} set.
-   *   With CR0.PG = 0 the physical address is `va` itself.
+   * @param va a `VirtAddr` (an integer in [0, 2^48)); anything else is a #GP fault (vector 13)
+   * @param access one of the 16 access values; anything else throws `E_INVALID`
+   * @returns the physical address, or {@link FAULT} (−1) with {@link fault} (and {@link cr2} for a #PF)
+   *   set. With CR0.PG = 0 the physical address is `va` itself.
    */
-  translate(va: number, access: number): number {
-    // The slot's tags are indexed by the access value (see `tlb.ts`): no class lookup. For a constant
-    // `access` the position folds to a literal, plus `acOff` for a supervisor access; implicit accesses
-    // go to `walkFast`, which looks their class up. On a miss `walkFast` walks and fills in the common
-    // case and returns the frame; anything else is decided by `slowAccess`.
+  translate(va: number, access: Access): number {
+    // Anything but two Numbers is refused first (`typeof` folds away where V8 knows the types, e.g. a
+    // constant access and an address computed in arithmetic or read from a typed array). The slot's
+    // tags are indexed by the access value (see `tlb.ts`): no class lookup. For a constant `access` the
+    // position folds to a literal, plus `acOff` for a supervisor access; implicit accesses and numbers
+    // that are not an access value (`a !== access`) skip the inline test. Keys are integers (vpn ×
+    // 8192 + the PCID, or + 4096 for a global entry) and k = 2 × (va − its page offset): an integer va
+    // gives an even k (vpn × 8192), a fraction of .5 an odd k, which the parity test refuses (it would
+    // equal a neighbouring PCID's key), any other fraction a k that equals no key; an integer outside
+    // [0, 2^48) gives a k outside the keys' range, as no fill ever places such a key: what misses is
+    // validated before the walk (`vh`/`vl` give back `va` exactly only for an integer in [0, 2^48)).
+    if (typeof va !== 'number' || typeof access !== 'number') return this.refuse(va, access);
     const lo = va | 0; // bits 31..0 of va (ToInt32 is exact modulo 2^32)
     const tags = this.tags;
     const b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0 (≤ 2^20 slots)
-    if ((access & 8) === 0) {
-      const t = tags[b | ((access & 4) !== 0 ? access & 7 : (access & 3) | this.acOff)];
+    const a = access & 7;
+    if (a === access) {
+      const t = tags[b | ((a & 4) !== 0 ? a : (a & 3) | this.acOff)];
       const k = (va - (lo & 0xfff)) * 2; // vpn * 8192
-      if (t === k + this.pcid || t === k + HOT_GLOBAL) {
+      if ((t === k + this.pcid || t === k + HOT_GLOBAL) && (k & 1) === 0) {
         this.cnt[C_HITS]!++;
         return va + tags[b | 12]!;
       }
     }
+    this.io[0] = va; // the miss path validates it (walkFast, slowAccess)
     const fn = this.walkFast(access, va & 0x3fffffff, (va / 1073741824) | 0);
     if (fn >= 0) return fn * HOT_PAGE + (lo & 0xfff);
-    this.io[0] = va;
     return this.slowAccess(access, OP_TRANSLATE) < 0 ? HOT_FAULT : this.io[2]!;
   }
 
@@ -597,17 +645,21 @@ export class Mmu {
    * Reads the little-endian u32 at `va` (any alignment; a read across a page boundary translates both
    * pages, the lower first).
    *
+   * @param va a `VirtAddr`; anything else is a #GP fault
    * @param access `ACCESS_READ` (default) or `ACCESS_EXEC` for a fetch, plus `ACCESS_USER`/`ACCESS_IMPLICIT`
+   *   (a value outside the 16 access values throws `E_INVALID`)
    * @returns the value (0..2^32−1), or {@link FAULT} (−1). Physical addresses outside RAM read as all ones.
    */
-  read32(va: number, access: number = HOT_READ): number {
+  read32(va: number, access: Access = HOT_READ): number {
+    if (typeof va !== 'number' || typeof access !== 'number') return this.refuse(va, access);
     const lo = va | 0; // bits 31..0 of va (ToInt32 is exact modulo 2^32)
     const tags = this.tags;
     const b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0 (≤ 2^20 slots)
-    if ((access & 8) === 0) {
-      const t = tags[b | ((access & 4) !== 0 ? access & 7 : (access & 3) | this.acOff)];
+    const a = access & 7;
+    if (a === access) {
+      const t = tags[b | ((a & 4) !== 0 ? a : (a & 3) | this.acOff)];
       const k = (va - (lo & 0xfff)) * 2; // vpn * 8192
-      if (t === k + this.pcid || t === k + HOT_GLOBAL) {
+      if ((t === k + this.pcid || t === k + HOT_GLOBAL) && (k & 1) === 0) {
         const w = (lo + this.words[(b << 1) | 26]!) >>> 2; // (pa mod 2^32) / 4, pa < 2^30 in flat memory
         const f = this.f32;
         if ((lo & 3) === 0 && w < f.length) {
@@ -616,11 +668,11 @@ export class Mmu {
         }
       }
     }
+    this.io[0] = va; // the miss path validates it (walkFast, slowAccess)
     if ((lo & 3) === 0) {
       const fn = this.walkFast(access, va & 0x3fffffff, (va / 1073741824) | 0);
       if (fn >= 0) return this.f32[(fn << 10) | ((lo & 0xfff) >>> 2)]!;
     }
-    this.io[0] = va;
     return this.slowAccess(access, OP_READ32) < 0 ? HOT_FAULT : this.io32[8]!;
   }
 
@@ -628,17 +680,20 @@ export class Mmu {
    * Writes the u32 `value` (mod 2^32) at `va`, any alignment (across a page boundary both pages are
    * translated before anything is written). `ACCESS_WRITE` is added to `access`.
    *
+   * @param va a `VirtAddr`; anything else is a #GP fault
    * @returns true when written, false on a fault ({@link fault} says which). Writes outside RAM are dropped.
    */
-  write32(va: number, value: number, access: number = HOT_WRITE): boolean {
+  write32(va: number, value: number, access: Access = HOT_WRITE): boolean {
+    if (typeof va !== 'number' || typeof access !== 'number') return this.refuse(va, access) === 0;
     const lo = va | 0; // bits 31..0 of va (ToInt32 is exact modulo 2^32)
     const tags = this.tags;
     const b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0 (≤ 2^20 slots)
-    const a = access | 1;
-    if ((a & 8) === 0) {
-      const t = tags[b | ((a & 4) !== 0 ? a & 7 : (a & 3) | this.acOff)];
+    const a = access & 7;
+    if (a === access) {
+      const p = a | 1;
+      const t = tags[b | ((p & 4) !== 0 ? p : (p & 3) | this.acOff)];
       const k = (va - (lo & 0xfff)) * 2; // vpn * 8192
-      if (t === k + this.pcid || t === k + HOT_GLOBAL) {
+      if ((t === k + this.pcid || t === k + HOT_GLOBAL) && (k & 1) === 0) {
         const w = (lo + this.words[(b << 1) | 26]!) >>> 2; // (pa mod 2^32) / 4, pa < 2^30 in flat memory
         const f = this.f32;
         if ((lo & 3) === 0 && w < f.length) {
@@ -648,28 +703,31 @@ export class Mmu {
         }
       }
     }
+    const io = this.io;
+    io[0] = va; // the miss path validates it (walkFast, slowAccess)
+    io[1] = value;
+    const wa = access + (~access & 1); // access | 1, but a non-integer stays one (refused below)
     if ((lo & 3) === 0) {
-      const fn = this.walkFast(a, va & 0x3fffffff, (va / 1073741824) | 0);
+      const fn = this.walkFast(wa, va & 0x3fffffff, (va / 1073741824) | 0);
       if (fn >= 0) {
         this.f32[(fn << 10) | ((lo & 0xfff) >>> 2)] = value;
         return true;
       }
     }
-    const io = this.io;
-    io[0] = va;
-    io[1] = value;
-    return this.slowAccess(a, OP_WRITE32) === 0;
+    return this.slowAccess(wa, OP_WRITE32) === 0;
   }
 
-  /** Reads the byte at `va`; returns it (0..255) or {@link FAULT}. Outside RAM reads 0xff. */
-  read8(va: number, access: number = HOT_READ): number {
+  /** Reads the byte at `va`; returns it (0..255) or {@link FAULT}. Outside RAM reads 0xff. Arguments as {@link read32}. */
+  read8(va: number, access: Access = HOT_READ): number {
+    if (typeof va !== 'number' || typeof access !== 'number') return this.refuse(va, access);
     const lo = va | 0; // bits 31..0 of va (ToInt32 is exact modulo 2^32)
     const tags = this.tags;
     const b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0 (≤ 2^20 slots)
-    if ((access & 8) === 0) {
-      const t = tags[b | ((access & 4) !== 0 ? access & 7 : (access & 3) | this.acOff)];
+    const a = access & 7;
+    if (a === access) {
+      const t = tags[b | ((a & 4) !== 0 ? a : (a & 3) | this.acOff)];
       const k = (va - (lo & 0xfff)) * 2; // vpn * 8192
-      if (t === k + this.pcid || t === k + HOT_GLOBAL) {
+      if ((t === k + this.pcid || t === k + HOT_GLOBAL) && (k & 1) === 0) {
         const pa = (lo + this.words[(b << 1) | 26]!) >>> 0;
         const f = this.f8;
         if (pa < f.length) {
@@ -678,22 +736,27 @@ export class Mmu {
         }
       }
     }
+    this.io[0] = va; // the miss path validates it (walkFast, slowAccess)
     const fn = this.walkFast(access, va & 0x3fffffff, (va / 1073741824) | 0);
     if (fn >= 0) return this.f8[(fn << 12) | (lo & 0xfff)]!;
-    this.io[0] = va;
     return this.slowAccess(access, OP_READ8) < 0 ? HOT_FAULT : this.io32[8]!;
   }
 
-  /** Writes the low byte of `value` at `va`; returns false on a fault. `ACCESS_WRITE` is added to `access`. */
-  write8(va: number, value: number, access: number = HOT_WRITE): boolean {
+  /**
+   * Writes the low byte of `value` at `va`; returns false on a fault. `ACCESS_WRITE` is added to
+   * `access`. Arguments as {@link write32}.
+   */
+  write8(va: number, value: number, access: Access = HOT_WRITE): boolean {
+    if (typeof va !== 'number' || typeof access !== 'number') return this.refuse(va, access) === 0;
     const lo = va | 0; // bits 31..0 of va (ToInt32 is exact modulo 2^32)
     const tags = this.tags;
     const b = (lo >>> 8) & (tags.length - 16); // slot × 16: page-number bits 19..0 (≤ 2^20 slots)
-    const a = access | 1;
-    if ((a & 8) === 0) {
-      const t = tags[b | ((a & 4) !== 0 ? a & 7 : (a & 3) | this.acOff)];
+    const a = access & 7;
+    if (a === access) {
+      const p = a | 1;
+      const t = tags[b | ((p & 4) !== 0 ? p : (p & 3) | this.acOff)];
       const k = (va - (lo & 0xfff)) * 2; // vpn * 8192
-      if (t === k + this.pcid || t === k + HOT_GLOBAL) {
+      if ((t === k + this.pcid || t === k + HOT_GLOBAL) && (k & 1) === 0) {
         const pa = (lo + this.words[(b << 1) | 26]!) >>> 0;
         const f = this.f8;
         if (pa < f.length) {
@@ -703,15 +766,41 @@ export class Mmu {
         }
       }
     }
-    const fn = this.walkFast(a, va & 0x3fffffff, (va / 1073741824) | 0);
+    const io = this.io;
+    io[0] = va; // the miss path validates it (walkFast, slowAccess)
+    io[1] = value;
+    const wa = access + (~access & 1); // access | 1, but a non-integer stays one (refused below)
+    const fn = this.walkFast(wa, va & 0x3fffffff, (va / 1073741824) | 0);
     if (fn >= 0) {
       this.f8[(fn << 12) | (lo & 0xfff)] = value;
       return true;
     }
-    const io = this.io;
-    io[0] = va;
-    io[1] = value;
-    return this.slowAccess(a, OP_WRITE8) === 0;
+    return this.slowAccess(wa, OP_WRITE8) === 0;
+  }
+
+  /**
+   * An access the methods refuse before any walk: `access` outside the 16 access values throws
+   * `E_INVALID` (a programming error of the caller, not of the simulated program); a `va` that is not
+   * an integer in [0, 2^48) is a #GP(0) (the CPU's answer to a non-canonical address): the fault
+   * record gets vector 13, error code 0, level 0, `address` = `va` when it is a Number (else NaN) and
+   * `value` = `va` as passed. Returns FAULT.
+   */
+  private refuse(va: unknown, access: unknown): number {
+    if (!isAccess(access)) {
+      fail(
+        'E_INVALID',
+        `access ${describeValue(access)} is not an access value (an ACCESS_* combination, an integer in 0..15)`,
+        { access },
+      );
+    }
+    const f = this.fault;
+    f.vector = VECTOR_GP;
+    f.address = (typeof va === 'number' ? va : Number.NaN) as VirtAddr;
+    f.value = va;
+    f.errorCode = 0;
+    f.level = 0;
+    this.cnt[C_FAULTS]!++;
+    return HOT_FAULT;
   }
 
   /**
@@ -721,10 +810,14 @@ export class Mmu {
    * @throws VmkitError `E_INVALID`/`E_RANGE` for a `va` that is not a VirtAddr (an integer in
    *   [0, 2^48)) or an access outside 0..15
    */
-  probe(va: VirtAddr, access: number = ACCESS_READ): ProbeResult {
+  probe(va: VirtAddr, access: Access = ACCESS_READ): ProbeResult {
     checkVa(va);
-    if (!Number.isInteger(access) || access < 0 || access >= ACCESS_LIMIT) {
-      fail('E_INVALID', `access ${access} is not an ACCESS_* combination (0..15)`, { access });
+    if (!isAccess(access)) {
+      fail(
+        'E_INVALID',
+        `access ${describeValue(access)} is not an access value (an ACCESS_* combination, an integer in 0..15)`,
+        { access },
+      );
     }
     if (this.pagingOn === 0) {
       return {
@@ -818,8 +911,13 @@ export class Mmu {
    */
   private walkFast(access: number, vl: number, vh: number): number {
     const f = this.f32;
-    if (this.pagingOn === 0 || f.length === 0) return -1;
+    // The caller's arguments, validated here rather than in the inlined methods: the address (also in
+    // `io[0]`) must be an integer in [0, 2^48) (vh and vl give it back exactly only then) and `access`
+    // one of the 16 values. Anything else goes to slowAccess, which refuses it. `va` is rebuilt from
+    // the Smis, so the walk does not wait for the load of `io[0]` (the compare is off its path).
     const va = vh * 1073741824 + vl;
+    if (va !== this.io[0] || vh >>> 18 !== 0 || (access & 15) !== access) return -1;
+    if (this.pagingOn === 0 || f.length === 0) return -1;
     const vlo = va >>> 0; // bits 31..0 (ToUint32 is exact modulo 2^32)
     const vhi = vh >>> 2; // bits 47..32
     const tags = this.tags;
@@ -909,6 +1007,8 @@ export class Mmu {
   private slowAccess(access: number, op: number): number {
     const io = this.io;
     const va = io[0]!;
+    if (!(va >= 0 && va < 281474976710656 && Number.isInteger(va)) || (access & 15) !== access)
+      return this.refuse(va, access);
     let pa = va;
     const vlo = va >>> 0; // bits 31..0 (ToUint32 is exact modulo 2^32)
     if (op !== OP_TRANSLATE && (vlo & 0xfff) + (op <= OP_WRITE32 ? 4 : 1) > HOT_PAGE) {
@@ -983,6 +1083,7 @@ export class Mmu {
       const f = this.fault;
       f.vector = VECTOR_PF;
       f.address = va as VirtAddr;
+      f.value = undefined;
       f.errorCode = this.wError;
       f.level = this.wLevel;
       this.cr2 = va as VirtAddr;
@@ -1144,6 +1245,7 @@ export class Mmu {
       const f = this.fault;
       f.vector = VECTOR_GP;
       f.address = va as VirtAddr;
+      f.value = undefined;
       f.errorCode = 0;
       f.level = 0;
       this.cnt[C_FAULTS]!++;
@@ -1232,14 +1334,13 @@ function rIndex(eff: number): number {
  * produces (e.g. `CR0_PE | CR0_WP | CR0_PG` is negative), returns it unsigned.
  */
 function check32(value: number, what: string): number {
-  if (!Number.isInteger(value)) fail('E_INVALID', `${what} ${value} is not an integer`, { value });
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    fail('E_INVALID', `${what} ${describeValue(value)} is not an integer Number`, { value });
   if (value < -0x8000_0000 || value >= TWO32)
-    fail('E_RANGE', `${what} ${formatHex(value)} is not a 32-bit value`, { value });
+    fail('E_RANGE', `${what} ${describeValue(value)} is not a 32-bit value`, { value });
   return value >>> 0;
 }
 
-function checkVa(va: number): void {
-  checkUint(va, 'virtual address');
-  if (va >= VIRT_SPACE_END)
-    fail('E_RANGE', `virtual address ${formatHex(va)} is not a VirtAddr (below 2^48)`, { va });
+function checkVa(va: unknown): void {
+  checkVirtAddr(va);
 }

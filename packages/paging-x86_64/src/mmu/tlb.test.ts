@@ -1,6 +1,7 @@
 import { PAGE_SIZE_2M, type PhysAddr, type VirtAddr } from '@vmkit/addr';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { runs, SLOW_TIMEOUT } from '../../test/budget.js';
 import { BitmapFrameAllocator } from '../bitmap-frame-allocator.js';
 import { PhysicalMemory } from '../physical-memory.js';
 import { ACCESS_EXEC, ACCESS_READ, ACCESS_USER, ACCESS_WRITE } from './access.js';
@@ -392,30 +393,42 @@ describe('TLB storage', () => {
 });
 
 describe('TLB model check (fast-check)', () => {
-  it('with PCIDs: TLB answers = fresh walk, or an architecturally allowed stale entry', () => {
-    fc.assert(
-      fc.property(fc.array(opArb, { minLength: 10, maxLength: 80, size: 'large' }), (ops) =>
-        runModel(true, ops),
-      ),
-      { numRuns: 200 },
-    );
-  });
+  it(
+    'with PCIDs: TLB answers = fresh walk, or an architecturally allowed stale entry',
+    () => {
+      fc.assert(
+        fc.property(fc.array(opArb, { minLength: 10, maxLength: 80, size: 'large' }), (ops) =>
+          runModel(true, ops),
+        ),
+        { numRuns: runs(100, 1000) },
+      );
+    },
+    SLOW_TIMEOUT,
+  );
 
-  it('without PCIDs (CR4.PCIDE = 0)', () => {
-    fc.assert(
-      fc.property(fc.array(opArb, { minLength: 10, maxLength: 80, size: 'large' }), (ops) =>
-        runModel(false, ops),
-      ),
-      { numRuns: 200 },
-    );
-  });
+  it(
+    'without PCIDs (CR4.PCIDE = 0)',
+    () => {
+      fc.assert(
+        fc.property(fc.array(opArb, { minLength: 10, maxLength: 80, size: 'large' }), (ops) =>
+          runModel(false, ops),
+        ),
+        { numRuns: runs(100, 1000) },
+      );
+    },
+    SLOW_TIMEOUT,
+  );
 
-  it('exercises every named stale case (fixed seed, so the coverage is deterministic)', () => {
-    staleSeen.STALE_NO_INVLPG = staleSeen.STALE_GLOBAL = staleSeen.STALE_OTHER_PCID = 0;
-    const arb = fc.array(opArb, { minLength: 10, maxLength: 80, size: 'large' });
-    for (const ops of fc.sample(arb, { seed: 4242, numRuns: 300 })) runModel(true, ops);
-    expect(staleSeen.STALE_NO_INVLPG).toBeGreaterThan(0);
-    expect(staleSeen.STALE_GLOBAL).toBeGreaterThan(0);
-    expect(staleSeen.STALE_OTHER_PCID).toBeGreaterThan(0);
-  });
+  it(
+    'exercises every named stale case (fixed seed, so the coverage is deterministic)',
+    () => {
+      staleSeen.STALE_NO_INVLPG = staleSeen.STALE_GLOBAL = staleSeen.STALE_OTHER_PCID = 0;
+      const arb = fc.array(opArb, { minLength: 10, maxLength: 80, size: 'large' });
+      for (const ops of fc.sample(arb, { seed: 4242, numRuns: 300 })) runModel(true, ops);
+      expect(staleSeen.STALE_NO_INVLPG).toBeGreaterThan(0);
+      expect(staleSeen.STALE_GLOBAL).toBeGreaterThan(0);
+      expect(staleSeen.STALE_OTHER_PCID).toBeGreaterThan(0);
+    },
+    SLOW_TIMEOUT,
+  );
 });

@@ -1,13 +1,13 @@
 import {
   checkAligned,
   checkUint,
+  checkVirtAddr,
   fail,
   formatHex,
   formatVirtAddr,
   PAGE_SIZE_4K,
   PHYS_SPACE_END,
   type PhysAddr,
-  VIRT_SPACE_END,
   type VirtAddr,
   VmkitError,
   virtEnd,
@@ -69,9 +69,7 @@ interface MapCtx<A> {
 export function map<A>(op: TableOps<A>, mapping: Mapping): void {
   const { virtBase, physBase, len, kind, userAccessible } = mapping;
   checkKind(kind);
-  checkUint(virtBase, 'virtBase');
-  if (virtBase >= VIRT_SPACE_END)
-    fail('E_RANGE', `virtBase ${formatHex(virtBase)} is not a 48-bit VirtAddr`, { virtBase });
+  checkVirtAddr(virtBase, 'virtBase');
   checkAligned(virtBase, PAGE_SIZE_4K, 'virtBase');
   checkUint(len, 'len');
   if (len === 0) fail('E_RANGE', 'mapping length 0 is not positive', { len });

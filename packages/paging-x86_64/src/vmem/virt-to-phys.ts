@@ -1,7 +1,7 @@
 import {
   checkUint,
+  checkVirtAddr,
   fail,
-  formatHex,
   PAGE_SIZE_4K,
   type PhysAddr,
   VIRT_SPACE_END,
@@ -23,9 +23,7 @@ export type TableLevel = 1 | 2 | 3 | 4;
  *   and `len` a positive integer below 2^53
  */
 export function queryRange(address: number, len: number): [number, number] {
-  checkUint(address, 'address');
-  if (address >= VIRT_SPACE_END)
-    fail('E_RANGE', `address ${formatHex(address)} is not a 48-bit VirtAddr`, { address });
+  checkVirtAddr(address, 'address');
   checkUint(len, 'len');
   if (len === 0) fail('E_RANGE', 'length 0 is not positive', { len });
   const vmin = address - (address % PAGE_SIZE_4K);

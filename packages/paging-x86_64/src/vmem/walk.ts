@@ -1,10 +1,9 @@
 import {
-  checkUint,
+  checkVirtAddr,
   fail,
   formatHex,
   formatVirtAddr,
   type PhysAddr,
-  VIRT_SPACE_END,
   type VirtAddr,
   VmkitError,
 } from '@vmkit/addr';
@@ -156,9 +155,7 @@ export function spaceAwareMap<A>(
     ['ourVa', ourVa],
     ['theirVa', theirVa],
   ] as const) {
-    checkUint(v, name);
-    if (v >= VIRT_SPACE_END)
-      fail('E_RANGE', `${name} ${formatHex(v)} is not a 48-bit VirtAddr`, { [name]: v });
+    checkVirtAddr(v, name);
   }
   const theirRoot = builtRoots.get(refMap.space);
   if (theirRoot === undefined) {
