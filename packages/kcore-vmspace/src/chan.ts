@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { describe, kfail } from './errors.js';
+import { describe, KcoreError, kfail } from './errors.js';
 
 /**
  * The device behind channels: what `read`/`write` reach. Implement it for your own backing object and
@@ -120,9 +120,33 @@ class Handle implements Chan {
   }
 }
 
-/** Opens a first handle on `device`. */
+/** True when `v` has what a {@link ChanDevice} needs: `read` and `write` functions (and a `name`). */
+function isDevice(v: unknown): v is ChanDevice {
+  if (typeof v !== 'object' || v === null) return false;
+  const d = v as Record<string, unknown>;
+  return typeof d.read === 'function' && typeof d.write === 'function';
+}
+
+/**
+ * Opens a first handle on `device`.
+ *
+ * @throws KcoreError `BadRequest` unless `device` is an object with `read` and `write` functions
+ */
 export function openChan(device: ChanDevice): Chan {
+  if (!isDevice(device))
+    kfail('BadRequest', 'open chan', `${describe(device)} is not a ChanDevice (read, write)`);
   return new Handle(device, new OpenCount());
+}
+
+/** The error of a device call's bad arguments, or undefined (for devices used without a handle). */
+function ioFault(op: string, buf: unknown, offset: unknown): KcoreError | undefined {
+  if (!(buf instanceof Uint8Array))
+    return new KcoreError('BadRequest', op, `buffer ${describe(buf)} is not a Uint8Array`, { buf });
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0)
+    return new KcoreError('BadRequest', op, `offset ${describe(offset)} is not an integer in [0, 2^53)`, {
+      offset,
+    });
+  return undefined;
 }
 
 /**
@@ -146,6 +170,8 @@ export class MemoryFile implements ChanDevice {
    * @param maxSize how far writes may grow the file
    */
   constructor(contents: Uint8Array | number, maxSize = 1 << 30) {
+    if (typeof maxSize !== 'number' || !Number.isSafeInteger(maxSize) || maxSize < 0 || maxSize > 2 ** 32)
+      kfail('BadRequest', 'memfile', `maxSize ${describe(maxSize)} is not an integer in [0, 2^32]`);
     if (typeof contents === 'number') {
       if (!Number.isSafeInteger(contents) || contents < 0 || contents > maxSize)
         kfail('BadRequest', 'memfile', `size ${describe(contents)} is not an integer in [0, ${maxSize}]`);
@@ -168,14 +194,20 @@ export class MemoryFile implements ChanDevice {
     return this.data.slice(0, this.len);
   }
 
+  /** @throws KcoreError `BadRequest` (a rejection) for a bad buffer or offset */
   read(buf: Uint8Array, offset: number): Promise<number> {
+    const bad = ioFault('memfile read', buf, offset);
+    if (bad !== undefined) return Promise.reject(bad);
     this.reads++;
     const n = Math.max(0, Math.min(buf.length, this.len - offset));
     if (n > 0) buf.set(this.data.subarray(offset, offset + n));
     return Promise.resolve(n);
   }
 
+  /** @throws KcoreError `BadRequest` (a rejection) for a bad buffer or offset */
   write(buf: Uint8Array, offset: number): Promise<number> {
+    const bad = ioFault('memfile write', buf, offset);
+    if (bad !== undefined) return Promise.reject(bad);
     this.writes++;
     const end = Math.min(offset + buf.length, this.maxSize);
     const n = Math.max(0, end - offset);
@@ -200,12 +232,18 @@ export class MemoryFile implements ChanDevice {
 export class ZeroDevice implements ChanDevice {
   readonly name = 'zero';
 
-  read(buf: Uint8Array): Promise<number> {
+  /** @throws KcoreError `BadRequest` (a rejection) for a bad buffer or offset */
+  read(buf: Uint8Array, offset = 0): Promise<number> {
+    const bad = ioFault('zero read', buf, offset);
+    if (bad !== undefined) return Promise.reject(bad);
     buf.fill(0);
     return Promise.resolve(buf.length);
   }
 
-  write(buf: Uint8Array): Promise<number> {
+  /** @throws KcoreError `BadRequest` (a rejection) for a bad buffer or offset */
+  write(buf: Uint8Array, offset = 0): Promise<number> {
+    const bad = ioFault('zero write', buf, offset);
+    if (bad !== undefined) return Promise.reject(bad);
     return Promise.resolve(buf.length);
   }
 }
@@ -254,6 +292,8 @@ export class ManualClock implements Clock {
    * inside the window run too.
    */
   async advance(delay: number): Promise<void> {
+    if (!(typeof delay === 'number' && delay >= 0 && Number.isFinite(delay)))
+      kfail('BadRequest', 'clock advance', `delay ${describe(delay)} is not a finite number ≥ 0`);
     const target = this.t + delay;
     for (;;) {
       await flushMicrotasks();
@@ -270,6 +310,8 @@ export class ManualClock implements Clock {
 
   /** Advances until no sleeper is left (at most `limit` wake-ups). */
   async runAll(limit = 1_000_000): Promise<void> {
+    if (!(typeof limit === 'number' && Number.isSafeInteger(limit) && limit >= 0))
+      kfail('BadRequest', 'clock run', `limit ${describe(limit)} is not an integer ≥ 0`);
     for (let i = 0; i < limit; i++) {
       await flushMicrotasks();
       this.waiting.sort((a, b) => a.at - b.at || a.seq - b.seq);
@@ -305,7 +347,22 @@ export class SlowDevice implements ChanDevice {
   readonly readLatency: number;
   readonly writeLatency: number;
 
+  /**
+   * @throws KcoreError `BadRequest` unless `inner` is a device, `clock` a {@link Clock} (`now`, `sleep`)
+   *   and the latencies finite numbers ≥ 0
+   */
   constructor(inner: ChanDevice, clock: Clock, options: SlowDeviceOptions = {}) {
+    if (!isDevice(inner)) kfail('BadRequest', 'slow device', `inner ${describe(inner)} is not a ChanDevice`);
+    const ck = clock as unknown as Record<string, unknown> | null;
+    if (
+      typeof ck !== 'object' ||
+      ck === null ||
+      typeof ck.sleep !== 'function' ||
+      typeof ck.now !== 'function'
+    )
+      kfail('BadRequest', 'slow device', `clock ${describe(clock)} is not a Clock (now, sleep)`);
+    if (typeof options !== 'object' || options === null)
+      kfail('BadRequest', 'slow device', `options ${describe(options)} is not an object`);
     const rl = options.readLatency ?? 0;
     const wl = options.writeLatency ?? 0;
     for (const [what, v] of [

@@ -76,6 +76,12 @@ export class KcoreError extends VmkitError<KcoreErrorCode> {
     details: Record<string, unknown> = {},
     cause?: unknown,
   ) {
+    if (!Object.hasOwn(KcoreErrorKinds, kind as string))
+      throw new KcoreError(
+        'BadRequest',
+        'kcore error',
+        `kind ${describe(kind)} is not one of the seed's kinds`,
+      );
     const text = seedMessage === '' ? detail : detail === '' ? seedMessage : `${seedMessage}: ${detail}`;
     super(KcoreErrorKinds[kind], text, { kind, ...details });
     this.name = 'VmkitError';
@@ -110,6 +116,17 @@ export function describe(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'bigint') return `${v}n`;
   if (v === null || v === undefined || typeof v === 'boolean') return String(v);
+  if (typeof v === 'function') return `function ${v.name || '(anonymous)'}`;
+  if (typeof v === 'symbol') return v.toString();
+  if (ArrayBuffer.isView(v))
+    return `${v.constructor.name}(${(v as { length?: number }).length ?? v.byteLength})`;
+  if (v instanceof ArrayBuffer) return `ArrayBuffer(${v.byteLength})`;
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) {
+    // A class instance: its name, not its (possibly huge) contents.
+    return `[${(v as object).constructor?.name ?? 'object'}]`;
+  }
+  if (Array.isArray(v) && v.length > 16) v = [...v.slice(0, 16), '...'];
   try {
     const j = JSON.stringify(v);
     return j === undefined ? String(v) : j.length > 60 ? `${j.slice(0, 57)}...` : j;

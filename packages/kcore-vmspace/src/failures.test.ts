@@ -201,6 +201,34 @@ describe('failure injection', () => {
     }, 60_000);
   }
 
+  for (const key of ['writeError', 'shortWrite'] as const) {
+    it(`${key} at every write-back: reported by the result, the other pages written, nothing leaked`, async () => {
+      for (let k = 1; k <= 4; k++) {
+        const { ctx, bitmap } = env(2);
+        const file = new MemoryFile(0x4000);
+        const dev = new FailingDevice(file, { [key]: new FaultInjector([k]) });
+        const a = VmSpace.create(ctx);
+        const b = VmSpace.create(ctx);
+        await a.mmap(V, 0x4000, openChan(dev), 0, false);
+        await b.mmap(S, 0x2000, openChan(dev), 0x2000, false); // file pages 2, 3: a second mapper
+        for (let p = 0; p < 4; p++) await a.write(new Uint8Array([p + 1]), V + p * 0x1000);
+        await b.fault(S + 0x1000, 'read'); // page 3 still has a mapper after a's munmap
+        // pages 0, 1, 2 leave their last mapper here: write-backs 1, 2, 3
+        const first = await a.munmap(V, 0x4000);
+        expect(first).toBe(k <= 3);
+        expect(await a.free()).toBe(false);
+        // page 3 leaves with b: write-back 4
+        expect(await b.free()).toBe(k === 4);
+        expect(dev.writes).toBe(4);
+        const got = [0, 1, 2, 3].map((p) => file.bytes()[p * 0x1000]);
+        const want = [1, 2, 3, 4].map((v, p) => (p === k - 1 && key === 'writeError' ? 0 : v));
+        expect(got).toEqual(want); // a short write still wrote its first half
+        expect(ctx.cacheStats()).toMatchObject({ cached: 0, writeBacks: 4, failedWriteBacks: 1 });
+        expect(bitmap.freeFrames).toBe(bitmap.totalFrames);
+      }
+    });
+  }
+
   it('a write-back error loses that page only, reports it, and frees everything', async () => {
     const { ctx, bitmap } = env(2);
     const file = new MemoryFile(0x3000);

@@ -23,7 +23,7 @@ export {
   type KcoreErrorKind,
   KcoreErrorKinds,
 } from './errors.js';
-export type { PageCacheStats } from './page-cache.js';
+export type { PageCache, PageCacheStats } from './page-cache.js';
 export { SW_PARKED, SW_PRIVATE } from './page-table.js';
 export {
   formatProt,

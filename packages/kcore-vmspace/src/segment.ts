@@ -8,6 +8,7 @@
 import type { VirtAddr } from '@vmkit/addr';
 import type { MappingBackend } from '@vmkit/memory-set';
 import type { Chan } from './chan.js';
+import { describe, kfail } from './errors.js';
 
 /** No access (`PROT_NONE`): resident pages are kept but every access faults. */
 export const PROT_NONE = 0;
@@ -23,8 +24,14 @@ export const PROT_RW = PROT_READ | PROT_WRITE;
 /** A protection: a bitwise OR of {@link PROT_READ}, {@link PROT_WRITE}, {@link PROT_EXEC} (0 to 7). */
 export type Prot = number;
 
-/** `rwx` text of a protection (`r-x`, `---`). */
+/**
+ * `rwx` text of a protection (`r-x`, `---`).
+ *
+ * @throws KcoreError `BadRequest` unless `prot` is an integer in 0..7
+ */
 export function formatProt(prot: Prot): string {
+  if (typeof prot !== 'number' || !Number.isInteger(prot) || prot < 0 || prot > 7)
+    kfail('BadRequest', 'format prot', `protection ${describe(prot)} is not an integer in 0..7`, { prot });
   return `${prot & PROT_READ ? 'r' : '-'}${prot & PROT_WRITE ? 'w' : '-'}${prot & PROT_EXEC ? 'x' : '-'}`;
 }
 

@@ -361,6 +361,7 @@ async function run(ops: Op[], failAt = 0): Promise<number> {
     }
   }
   failing!.failWhen = undefined; // the audit runs without injection
+  checkRefcounts(spaces, frames); // after the last operation too
   // The audit: every readable page of every live space equals the model.
   for (let k = 0; k < spaces.length; k++) {
     const s = spaces[k];

@@ -1,8 +1,13 @@
 import type { PhysAddr, VirtAddr } from '@vmkit/addr';
 import { ACCESS_USER, Mmu } from '@vmkit/paging-x86_64';
+import { FailingFrameAllocator } from '@vmkit/paging-x86_64/testing';
+import { FaultInjector } from '@vmkit/testkit';
 import { describe, expect, it } from 'vitest';
 import { env, patternByte, patternFile, peek, rejects, snapshot } from '../test/env.js';
 import {
+  type Chan,
+  type ChanDevice,
+  type KcoreErrorKind,
   ManualClock,
   MemoryFile,
   openChan,
@@ -602,7 +607,9 @@ describe('argument checks of the other operations', () => {
     expect(() => VmSpace.create({} as never)).toThrow(
       /E_BAD_REQUEST: vm space: context \{\} is not a VmContext/,
     );
-    expect(() => new VmContext(null as never)).toThrow(/options null must be/);
+    expect(() => new VmContext(null as never)).toThrow(
+      /vm context: options null is not a \{ mem, frames \} object/,
+    );
     const s = VmSpace.create(ctx);
     await s.mmap(V, 0x2000, openChan(new ZeroDevice()), 0, true);
     await s.fault(V);
@@ -646,6 +653,269 @@ describe('a shared kernel half', () => {
     await kernel.free();
     expect(frames.refCount(kTable)).toBe(1);
     frames.decRef(kTable);
+    expect(frames.freeFrames).toBe(frames.totalFrames);
+  });
+});
+
+describe('mmap validation order (README "The rules"): with two faults, the earlier one is reported', () => {
+  it('for every pair of faults in different arguments', async () => {
+    const B = 0x4000_0000;
+    type Args = [number, number, unknown, number, unknown, unknown];
+    interface Fault {
+      arg: number; // which argument it changes (-1: the space's state)
+      apply(a: Args, s: VmSpace, z: Chan): Promise<void> | void;
+      kind: KcoreErrorKind;
+      text: string;
+    }
+    const set =
+      (i: number, v: unknown) =>
+      (a: Args): void => {
+        a[i] = v;
+      };
+    // In the documented order: types, then range, then alignment, then the offset's end, the channel,
+    // the flag, the protection, a freed space, overlap.
+    const faults: Fault[] = [
+      { arg: 0, apply: set(0, Number.NaN), kind: 'BadRequest', text: 'mmap invalid va range: address NaN' },
+      { arg: 1, apply: set(1, 'x'), kind: 'BadRequest', text: 'mmap invalid va range: length "x"' },
+      { arg: 3, apply: set(3, -1), kind: 'BadRequest', text: 'mmap invalid offset: offset -1' },
+      { arg: 1, apply: set(1, 0), kind: 'BadRequest', text: 'mmap invalid va range: length 0' },
+      {
+        arg: 0,
+        apply: set(0, USER_TOP),
+        kind: 'BadRequest',
+        text: 'mmap invalid va range: 0xffff800000000000',
+      },
+      { arg: 0, apply: set(0, B + 0x800), kind: 'BadRequest', text: 'mmap va misaligned: address' },
+      { arg: 1, apply: set(1, 0x1800), kind: 'BadRequest', text: 'mmap va misaligned: length' },
+      { arg: 3, apply: set(3, 0x10), kind: 'BadRequest', text: 'mmap va misaligned: offset' },
+      {
+        arg: 3,
+        apply: set(3, 2 ** 53 - 0x1000),
+        kind: 'BadRequest',
+        text: 'mmap invalid offset: offset 0x1f',
+      },
+      {
+        arg: 2,
+        apply: async (a, _s, z) => {
+          const c = z.dup();
+          await c.close();
+          a[2] = c;
+        },
+        kind: 'BadRequest',
+        text: 'mmap bad chan',
+      },
+      { arg: 4, apply: set(4, 'yes'), kind: 'BadRequest', text: 'mmap bad flag' },
+      { arg: 5, apply: set(5, 9), kind: 'BadRequest', text: 'mmap bad prot' },
+      { arg: -1, apply: async (_a, s) => void (await s.free()), kind: 'Gone', text: 'vm space freed' },
+      {
+        arg: -2,
+        apply: (_a, s, z) => s.mmap(B - 0x1000, 0x2000, z, 0, true),
+        kind: 'Conflict',
+        text: 'mmap segment overlap',
+      },
+    ];
+    const { ctx } = env();
+    const z = openChan(new ZeroDevice());
+    let pairs = 0;
+    for (let i = 0; i < faults.length; i++) {
+      for (let j = i; j < faults.length; j++) {
+        const [fi, fj] = [faults[i]!, faults[j]!];
+        if (i !== j && fi.arg === fj.arg) continue;
+        const s = VmSpace.create(ctx);
+        const args: Args = [B, 0x1000, z, 0, true, PROT_RW];
+        // state faults first (the overlapping mapping before a free), then the argument faults
+        for (const f of (i === j ? [fi] : [fj, fi]).sort((x, y) => x.arg - y.arg)) await f.apply(args, s, z);
+        const e = await rejects(s.mmap(...(args as Parameters<VmSpace['mmap']>)), fi.kind, fi.text);
+        expect(e.kind).toBe(fi.kind);
+        if (!s.freed) await s.free();
+        pairs++;
+      }
+    }
+    expect(pairs).toBeGreaterThan(80);
+  });
+});
+
+describe('after fault returns, the page is readable and writable (all three cases)', () => {
+  it('unfetched private, copy-on-write (shared and sole owner) and shared pages', async () => {
+    const { ctx, frames } = env();
+    const { chan } = patternFile(4);
+    const p = VmSpace.create(ctx);
+    await p.mmap(V, 0x2000, chan, 0, true);
+    await p.mmap(V + 0x4000, 0x1000, chan, 0x3000, false);
+    const rw = (s: VmSpace, va: number) => {
+      const t = s.mapper.translate(va as VirtAddr);
+      return t === undefined ? 'absent' : `${t.flags.writable ? 'rw' : 'r'}`;
+    };
+    await p.fault(V + 5); // (3) unfetched private
+    await p.fault(V + 0x1000, 'read'); // read only: stays read-write in a writable private segment
+    expect([rw(p, V), rw(p, V + 0x1000)]).toEqual(['rw', 'rw']);
+    const c = await p.fork();
+    expect([rw(p, V), rw(c, V), rw(c, V + 0x1000)]).toEqual(['r', 'r', 'r']);
+    const shared = frameOf(p, V);
+    expect(frames.refCount(shared as PhysAddr)).toBe(2);
+    await c.fault(V + 9); // (2) copy-on-write, shared with the parent: copied
+    expect(rw(c, V)).toBe('rw');
+    expect(frameOf(c, V)).not.toBe(shared);
+    expect(await peek(c, V, 3)).toEqual([patternByte(0, 0), patternByte(0, 1), patternByte(0, 2)]);
+    expect(frames.refCount(shared as PhysAddr)).toBe(1);
+    await p.fault(V); // (2) copy-on-write, now the sole owner: no copy
+    expect([rw(p, V), frameOf(p, V)]).toEqual(['rw', shared]);
+    await c.fault(V + 0x4000); // (1) shared: the cached page, read-write
+    await p.fault(V + 0x4000);
+    expect([rw(c, V + 0x4000), rw(p, V + 0x4000)]).toEqual(['rw', 'rw']);
+    expect(frameOf(c, V + 0x4000)).toBe(frameOf(p, V + 0x4000));
+    expect(frames.refCount(frameOf(p, V + 0x4000) as PhysAddr)).toBe(3); // the cache + two entries
+    await c.free();
+    await p.free();
+    expect(frames.freeFrames).toBe(frames.totalFrames);
+  });
+});
+
+describe('fork failing part-way', () => {
+  it('at each of its allocations: OutOfMemory, the child freed, the parent exactly as it was', async () => {
+    let alloc: FailingFrameAllocator | undefined;
+    const { ctx, frames } = env(8, (inner) => {
+      alloc = new FailingFrameAllocator(inner);
+      return alloc;
+    });
+    const priv = patternFile(8, 1);
+    const sh = patternFile(2, 2);
+    const p = VmSpace.create(ctx);
+    const log: string[] = [];
+    p.tlb = { invalidatePage: (va) => log.push(`page ${va}`), invalidateAll: () => log.push('all') };
+    await p.mmap(V, 0x8000, priv.chan, 0, true);
+    await p.mmap(0x4000_0000, 0x2000, sh.chan, 0, false);
+    await p.mmap(0x80_0000_0000, 0x1000, priv.chan, 0, true); // another PML4 entry: more tables
+    for (const va of [V, V + 0x3000, V + 0x7000, 0x80_0000_0000]) await p.write(new Uint8Array([7]), va);
+    await p.fault(0x4000_0000);
+    const state = () =>
+      JSON.stringify([
+        p.formatMaps(),
+        p.mapper.leaves().map((l) => [l.va, l.lo, l.hi]),
+        frames.freeFrames,
+        ctx.cacheStats(),
+        [priv.file.released, sh.file.released, priv.file.reads, sh.file.reads],
+      ]);
+    const before = state();
+    const counter = new FaultInjector();
+    alloc!.failWhen = counter;
+    const probe = await p.fork();
+    const allocs = counter.count;
+    alloc!.failWhen = undefined;
+    await probe.free();
+    // the probe fork downgraded the parent's entries: undo that by breaking COW (sole owner again)
+    for (const va of [V, V + 0x3000, V + 0x7000, 0x80_0000_0000]) await p.fault(va, 'write');
+    const after = state();
+    expect(allocs).toBeGreaterThanOrEqual(6); // the root and the tables of two PML4 entries
+    for (let k = 1; k <= allocs; k++) {
+      log.length = 0;
+      alloc!.failWhen = new FaultInjector([k]);
+      const e = await rejects(p.fork(), 'OutOfMemory', 'no frame left for');
+      expect(e.code).toBe('E_OUT_OF_MEMORY');
+      alloc!.failWhen = undefined;
+      expect(state()).toBe(after);
+      expect(log).toEqual([]); // nothing was downgraded, so nothing to flush
+    }
+    expect(after.replace(/"free":\d+/, '')).toBe(before.replace(/"free":\d+/, ''));
+    const c = await p.fork();
+    expect(await peek(c, V + 0x3000, 2)).toEqual([7, patternByte(3, 1, 1)]);
+    await c.free();
+    await p.free();
+    expect(frames.freeFrames).toBe(frames.totalFrames);
+    expect(priv.file.released).toBe(false); // the test's own handle is still open
+  });
+});
+
+describe('munmap is atomic', () => {
+  it('fails before changing anything when a split cannot get a handle', async () => {
+    const { ctx, frames } = env();
+    const { chan } = patternFile(8);
+    const s = VmSpace.create(ctx);
+    await s.mmap(V, 0x8000, chan, 0, true);
+    await s.write(new Uint8Array([1]), V + 0x4000);
+    await s.segments()[0]!.chan.close(); // misuse: the space's own handle
+    const before = snapshot(s, frames);
+    const leaves = JSON.stringify(s.residentPageList());
+    await rejects(s.munmap(V + 0x2000, 0x1000), 'Gone', 'dup of a closed handle'); // a hole: needs a split
+    expect(snapshot(s, frames)).toEqual(before);
+    expect(JSON.stringify(s.residentPageList())).toBe(leaves);
+    expect(await s.munmap(V, 0x8000)).toBe(false); // whole: no split needed, completes
+    expect(s.segments()).toEqual([]);
+    await s.free();
+    expect(frames.freeFrames).toBe(frames.totalFrames);
+  });
+
+  it('completes when a device fails to release, and reports it by the return value', async () => {
+    const { ctx, frames } = env();
+    const file = new MemoryFile(0x2000);
+    const dev: ChanDevice = {
+      name: 'bad-release',
+      read: (b, o) => file.read(b, o),
+      write: (b, o) => file.write(b, o),
+      release: () => Promise.reject(new Error('release failed')),
+    };
+    const s = VmSpace.create(ctx);
+    const c = openChan(dev);
+    await s.mmap(V, 0x2000, c, 0, false);
+    await c.close();
+    await s.write(new Uint8Array([5]), V);
+    expect(await s.munmap(V, 0x2000)).toBe(true);
+    expect(s.segments()).toEqual([]);
+    expect(file.bytes()[0]).toBe(5); // written back before the release
+    expect(await s.free()).toBe(false);
+    expect(frames.freeFrames).toBe(frames.totalFrames);
+  });
+});
+
+describe('concurrency with a slow device on an injected clock', () => {
+  it('private faults of two spaces overlap in simulated time; a slow write-back blocks only its own space', async () => {
+    const { ctx, frames } = env();
+    const clock = new ManualClock();
+    const file = new MemoryFile(0x4000);
+    const slow = new SlowDevice(file, clock, { readLatency: 100, writeLatency: 40 });
+    const a = VmSpace.create(ctx);
+    const b = VmSpace.create(ctx);
+    await a.mmap(V, 0x4000, openChan(slow), 0, true);
+    await b.mmap(V, 0x4000, openChan(slow), 0, true);
+    const done: string[] = [];
+    const fa = a.fault(V).then(() => done.push(`a@${clock.now()}`));
+    const fb = b.fault(V + 0x1000).then(() => done.push(`b@${clock.now()}`));
+    await clock.advance(100);
+    await Promise.all([fa, fb]);
+    expect(done).toEqual(['a@100', 'b@100']); // not 100 and 200: neither waited for the other
+    expect(file.reads).toBe(2);
+
+    // a shared dirty page of `a` is written back slowly; `b` keeps working meanwhile, `a` waits
+    await a.mmap(
+      0x4000_0000,
+      0x1000,
+      openChan(new SlowDevice(file, clock, { writeLatency: 40 })),
+      0x3000,
+      false,
+    );
+    const zero = openChan(new ZeroDevice());
+    const loading = a.fault(0x4000_0000); // a shared page of a slow device with no read latency
+    await clock.runAll();
+    await loading;
+    await a.write(new Uint8Array([0x42]), 0x4000_0000);
+    const order: string[] = [];
+    const unmapping = a.munmap(0x4000_0000, 0x1000).then((bad) => order.push(`a munmap ${bad}`));
+    const aNext = a.fault(V + 0x2000, 'read').catch(() => undefined);
+    const aAfter = aNext.then(() => order.push('a next'));
+    await b.mmap(0x5000_0000, 0x1000, zero, 0, true);
+    await b.write(new Uint8Array([1]), 0x5000_0000);
+    order.push('b done');
+    expect(order).toEqual(['b done']);
+    await clock.advance(40);
+    await unmapping;
+    expect(order).toEqual(['b done', 'a munmap false']);
+    expect(file.bytes()[0x3000]).toBe(0x42);
+    await clock.runAll();
+    await aAfter;
+    expect(order).toEqual(['b done', 'a munmap false', 'a next']);
+    const freeing = Promise.all([a.free(), b.free()]);
+    await clock.runAll();
+    expect(await freeing).toEqual([false, false]);
     expect(frames.freeFrames).toBe(frames.totalFrames);
   });
 });

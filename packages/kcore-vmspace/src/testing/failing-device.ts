@@ -1,4 +1,5 @@
 import type { ChanDevice } from '../chan.js';
+import { describe, kfail } from '../errors.js';
 
 /** Decides, call by call, whether an operation fails (e.g. `FaultInjector` of vmkit's tests). */
 export interface FailurePolicy {
@@ -31,7 +32,13 @@ export class FailingDevice implements ChanDevice {
   writes = 0;
   failures = 0;
 
+  /** @throws KcoreError `BadRequest` unless `inner` is a device (`read`, `write`) and `options` an object */
   constructor(inner: ChanDevice, options: FailingDeviceOptions = {}) {
+    const d = inner as unknown as Record<string, unknown> | null;
+    if (typeof d !== 'object' || d === null || typeof d.read !== 'function' || typeof d.write !== 'function')
+      kfail('BadRequest', 'failing device', `inner ${describe(inner)} is not a ChanDevice`);
+    if (typeof options !== 'object' || options === null)
+      kfail('BadRequest', 'failing device', `options ${describe(options)} is not an object`);
     this.inner = inner;
     this.options = options;
     this.name = `failing(${inner.name})`;
