@@ -63,8 +63,14 @@ function stateFor(options: ByteMapOptions): { buf: SharedArrayBuffer; log: numbe
   if (typeof options !== 'object' || options === null) {
     mmapperFail('E_INVALID', `options ${describeValue(options)} is not an object`, { options });
   }
-  const log = options.logMappableBytes ?? BYTE_MAP_DEFAULT_LOG_MAPPABLE_BYTES;
-  if (typeof log !== 'number' || !Number.isInteger(log) || log < MIN_LOG || log > MAX_LOG) {
+  const given: unknown = options.logMappableBytes;
+  const log = given === undefined ? BYTE_MAP_DEFAULT_LOG_MAPPABLE_BYTES : given;
+  if (typeof log !== 'number') {
+    mmapperFail('E_INVALID', `logMappableBytes ${describeValue(log)} is not a number`, {
+      logMappableBytes: log,
+    });
+  }
+  if (!Number.isInteger(log) || log < MIN_LOG || log > MAX_LOG) {
     mmapperFail(
       'E_RANGE',
       `logMappableBytes ${describeValue(log)} is not an integer in 22..40 (use TwoLevelMmapper for a larger space)`,

@@ -454,6 +454,14 @@ describe('ByteMapMmapper: a small space', () => {
     expectVmkitError(() => new ByteMapMmapper(os, { logMappableBytes: 41 }), 'E_RANGE');
     expectVmkitError(() => new ByteMapMmapper(os, { logMappableBytes: 30.5 }), 'E_RANGE');
     expectVmkitError(() => new ByteMapMmapper(os, null as never), 'E_INVALID');
+    // null is not "no value": a wrong type, named in the message
+    for (const bad of [null, '30', true]) {
+      const e = expectVmkitError(
+        () => new ByteMapMmapper(os, { logMappableBytes: bad as never }),
+        'E_INVALID',
+      );
+      expect(e.message).toContain(`logMappableBytes ${JSON.stringify(bad)} is not a number`);
+    }
     expect(new ByteMapMmapper(os).mappableBytes).toBe(2 ** 33);
   });
 });

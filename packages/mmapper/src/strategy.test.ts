@@ -14,7 +14,14 @@ describe('MmapAnnotation', () => {
   it('rejects what is not an annotation, naming it', () => {
     expect(
       expectVmkitError(() => MmapAnnotation.space(3 as unknown as string), 'E_INVALID').message,
-    ).toContain('name that is not a string');
+    ).toContain('name 3 that is not a string');
+    // The field's own value is named, not its JSON (NaN would print as null there).
+    expect(
+      expectVmkitError(() => MmapAnnotation.misc(Number.NaN as unknown as string), 'E_INVALID').message,
+    ).toContain('name NaN that is not a string');
+    expect(expectVmkitError(() => MmapAnnotation.test('f', 1.5), 'E_INVALID').message).toContain(
+      'line 1.5 that is not an integer',
+    );
     expect(expectVmkitError(() => MmapAnnotation.test('f', -1), 'E_INVALID').message).toContain('line');
     expect(
       expectVmkitError(() => formatMmapAnnotation({ kind: 'X' } as never), 'E_INVALID').message,

@@ -177,6 +177,8 @@ function annotationFail(a: unknown): never {
   };
   const need = typeof o.kind === 'string' ? fields[o.kind] : undefined;
   if (need === undefined) return bad('has no kind Space, SideMeta, Test or Misc');
-  for (const f of need) if (typeof o[f] !== 'string') bad(`has a ${f} that is not a string`);
-  return bad('has a line that is not an integer in [0, 2^32)');
+  for (const f of need) {
+    if (typeof o[f] !== 'string') bad(`has a ${f} ${describeValue(o[f])} that is not a string`);
+  }
+  return bad(`has a line ${describeValue(o.line)} that is not an integer in [0, 2^32)`);
 }

@@ -6,7 +6,7 @@ import {
   type FrameAllocator,
   Mmu,
   PageMapper,
-  type PhysicalMemory,
+  PhysicalMemory,
 } from '@vmkit/paging-x86_64';
 import { show, vmmFail } from './errors.js';
 
@@ -57,9 +57,13 @@ export class AddressSpaceAllocator {
   private hint = 1;
 
   /**
-   * @throws VmmError `E_INVALID` when `mmu` is given with CR4.PCIDE = 0 (ASIDs could not tag its TLB)
+   * @throws VmmError `E_INVALID` when `options` is not an object, `mem` is not a `PhysicalMemory`, `frames`
+   *   lacks `allocFrame` / `decRef`, `mmu` is not an `Mmu` or runs with CR4.PCIDE = 0 (ASIDs could not tag
+   *   its TLB), `onInvalidate` is not a function; `E_UNALIGNED` / `E_RANGE` for a `kernelRoot` that is not
+   *   a 4 KiB-aligned frame inside `mem`
    */
   constructor(options: AddressSpaceAllocatorOptions) {
+    checkAllocatorOptions(options);
     this.mem = options.mem;
     this.frames = options.frames;
     const mmu = options.mmu ?? new Mmu(options.mem, { cr4: CR4_PAE | CR4_PGE | CR4_PCIDE });
@@ -192,5 +196,46 @@ export function checkAsid(asid: unknown): asserts asid is number {
   }
   if (asid < 0 || asid > MAX_ASID) {
     vmmFail('E_RANGE', 'an ASID must be in 0..4095 (a 12-bit PCID)', `got ${asid}`, { asid });
+  }
+}
+
+function checkAllocatorOptions(options: unknown): asserts options is AddressSpaceAllocatorOptions {
+  if (typeof options !== 'object' || options === null) {
+    vmmFail(
+      'E_INVALID',
+      'AddressSpaceAllocator options must be an object { mem, frames, mmu?, kernelRoot?, onInvalidate? }',
+      `got ${show(options)}`,
+    );
+  }
+  const o = options as Record<string, unknown>;
+  const { mem, frames, mmu, kernelRoot, onInvalidate } = o;
+  if (!(mem instanceof PhysicalMemory)) {
+    vmmFail('E_INVALID', 'options.mem must be a PhysicalMemory', `got ${show(mem)}`);
+  }
+  const f = frames as { allocFrame?: unknown; decRef?: unknown } | null | undefined;
+  if (
+    typeof f !== 'object' ||
+    f === null ||
+    typeof f.allocFrame !== 'function' ||
+    typeof f.decRef !== 'function'
+  ) {
+    vmmFail('E_INVALID', 'options.frames must be a FrameAllocator', `got ${show(frames)}`);
+  }
+  if (mmu !== undefined && !(mmu instanceof Mmu)) {
+    vmmFail('E_INVALID', 'options.mmu must be an Mmu', `got ${show(mmu)}`);
+  }
+  if (kernelRoot !== undefined) {
+    if (typeof kernelRoot !== 'number' || !Number.isInteger(kernelRoot)) {
+      vmmFail('E_INVALID', 'options.kernelRoot must be a physical address', `got ${show(kernelRoot)}`);
+    }
+    if (kernelRoot % PAGE_SIZE_4K !== 0) {
+      vmmFail('E_UNALIGNED', 'options.kernelRoot must be 4 KiB-aligned', `got ${show(kernelRoot)}`);
+    }
+    if (kernelRoot < 0 || kernelRoot + PAGE_SIZE_4K > mem.size) {
+      vmmFail('E_RANGE', 'options.kernelRoot must be a frame inside options.mem', `got ${show(kernelRoot)}`);
+    }
+  }
+  if (onInvalidate !== undefined && typeof onInvalidate !== 'function') {
+    vmmFail('E_INVALID', 'options.onInvalidate must be a function', `got ${show(onInvalidate)}`);
   }
 }

@@ -92,9 +92,16 @@ export function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'bigint') return `${v}n`;
   if (v === null || v === undefined || typeof v === 'boolean') return String(v);
+  // An instance of a class is named by its class (its fields may be a megabyte of memory); plain
+  // objects and arrays print as JSON, cut short.
+  const name =
+    typeof v === 'object' ? (v as { constructor?: { name?: unknown } }).constructor?.name : undefined;
+  if (typeof name === 'string' && name !== '' && name !== 'Object' && name !== 'Array') return `a ${name}`;
+  let text: string;
   try {
-    return JSON.stringify(v) ?? String(v);
+    text = JSON.stringify(v) ?? String(v);
   } catch {
-    return String(v);
+    text = String(v);
   }
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }

@@ -12,7 +12,7 @@ import {
 } from '@vmkit/addr';
 import { type AreaIndex, BlockIndex, MemoryArea, MemorySet } from '@vmkit/memory-set';
 import type { PageMapper } from '@vmkit/paging-x86_64';
-import { type AddressSpaceAllocator, checkAsid } from './address-spaces.js';
+import { AddressSpaceAllocator, checkAsid } from './address-spaces.js';
 import { MapBackend, type PendingDrop, type PendingSink, PROTECT_MARK } from './backend.js';
 import { SeedMessage, show, VmmError, vmmFail } from './errors.js';
 import { VirtualMemoryMap } from './map.js';
@@ -79,6 +79,7 @@ class VmmState implements PendingSink {
   cMap: VirtualMemoryMap | undefined = undefined;
 
   constructor(options: VirtualMemoryManagerOptions) {
+    checkOptions(options);
     let index: AreaIndex<Area> | undefined;
     // memory-set is the one interval container; the manager keeps a handle on the set's own ordered
     // index for read-only range queries (lower / forEachFrom), which the set does not expose (yet).
@@ -93,10 +94,14 @@ class VmmState implements PendingSink {
     if (index === undefined) throw new Error('@vmkit/vmm-manager: memory-set did not build its index');
     this.index = index;
     this.spaces = options.addressSpaces;
-    const base = options.layout?.mmapBase ?? DEFAULT_MMAP_BASE;
-    const limit = options.layout?.mmapLimit ?? DEFAULT_MMAP_LIMIT;
+    const layout = options.layout;
+    const base = layout?.mmapBase === undefined ? DEFAULT_MMAP_BASE : layout.mmapBase;
+    const limit = layout?.mmapLimit === undefined ? DEFAULT_MMAP_LIMIT : layout.mmapLimit;
     checkVirtAddr(base, 'layout.mmapBase');
-    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit <= 0 || limit > VIRT_END) {
+    if (typeof limit !== 'number' || !Number.isInteger(limit)) {
+      vmmFail('E_INVALID', 'layout.mmapLimit must be an integer address', `got ${show(limit)}`, { limit });
+    }
+    if (limit <= 0 || limit > VIRT_END) {
       vmmFail('E_RANGE', 'layout.mmapLimit must be an address in (0, 2^48]', `got ${show(limit)}`, { limit });
     }
     this.mmapBase = base;
@@ -205,7 +210,13 @@ export class VirtualMemoryManager implements Disposable {
   /** Keeps a page table alive with this address space (the seed's `add_page_table`). */
   addPageTable(pageTable: PageMapper): void {
     const s = this.st();
-    if (typeof pageTable !== 'object' || pageTable === null || typeof pageTable.map !== 'function') {
+    if (
+      typeof pageTable !== 'object' ||
+      pageTable === null ||
+      typeof pageTable.map !== 'function' ||
+      typeof pageTable.unmap !== 'function' ||
+      typeof pageTable.translate !== 'function'
+    ) {
       vmmFail('E_INVALID', 'addPageTable takes a PageMapper', `got ${show(pageTable)}`);
     }
     s.pageTables.push(pageTable);
@@ -245,6 +256,7 @@ export class VirtualMemoryManager implements Disposable {
    */
   withMemmaps<R>(f: (maps: MemmapView) => R): R {
     const s = this.st();
+    checkCallback(f, 'withMemmaps');
     const view = new MemmapView({
       size: () => s.index.size,
       get: (start) => this.mapStartingAt(s, start),
@@ -265,6 +277,7 @@ export class VirtualMemoryManager implements Disposable {
    */
   withMemmapsMut<R>(f: (maps: MutableMemmapView) => R): R {
     const s = this.st();
+    checkCallback(f, 'withMemmapsMut');
     this.notBorrowed(s);
     const src: MutableViewSource = {
       size: () => s.index.size,
@@ -304,6 +317,7 @@ export class VirtualMemoryManager implements Disposable {
 
   /** Runs `f` with an iterator over the maps in address order, valid inside `f` only. */
   memmapsIterWith<R>(f: (maps: IterableIterator<VirtualMemoryMap>) => R): R {
+    checkCallback(f, 'memmapsIterWith');
     return this.withMemmaps((view) => f(view.values()));
   }
 
@@ -329,7 +343,9 @@ export class VirtualMemoryManager implements Disposable {
     if (s === undefined) return disposedFail();
     if (typeof vaddr === 'number' && vaddr >= s.cStart && vaddr < s.cEnd && Number.isInteger(vaddr))
       return s.cMap;
-    checkVirtAddr(vaddr);
+    // The domain test inline (addr's checkVirtAddr, a call through an imported binding, only to throw).
+    if (!(typeof vaddr === 'number' && vaddr >= 0 && vaddr < VIRT_END && Number.isInteger(vaddr)))
+      checkVirtAddr(vaddr);
     const area = s.index.find(vaddr);
     if (area === undefined) return undefined;
     const map = viewOf(area);
@@ -662,11 +678,15 @@ export class VirtualMemoryManager implements Disposable {
   unmapRangeFromMmu(vaddrStart: VirtAddr, vaddrEnd: number): void {
     const s = this.st();
     checkVirtAddr(vaddrStart, 'range start');
-    if (typeof vaddrEnd !== 'number' || !Number.isInteger(vaddrEnd) || vaddrEnd < vaddrStart) {
+    if (typeof vaddrEnd !== 'number' || !Number.isInteger(vaddrEnd)) {
+      vmmFail('E_INVALID', 'range end must be an integer', `got ${show(vaddrEnd)}`, { vaddrEnd });
+    }
+    if (vaddrEnd < vaddrStart || vaddrEnd > VIRT_END) {
       vmmFail(
         'E_RANGE',
-        'range end must be an integer at or above its start',
-        `[${show(vaddrStart)}, ${show(vaddrEnd)})`,
+        'range end must be at or above its start and at most 2^48',
+        `[${formatVirtAddr(vaddrStart)}, ${show(vaddrEnd)})`,
+        { vaddrStart, vaddrEnd },
       );
     }
     checkVirtRange(vaddrStart, vaddrEnd - vaddrStart, 'range');
@@ -1156,6 +1176,31 @@ function installPage(root: PageMapper, page: number, pa: number, perms: number):
     if (!(e instanceof Error && (e as { code?: unknown }).code === 'E_ALREADY_MAPPED')) throw e;
     root.unmap(page as VirtAddr);
     root.map(page as VirtAddr, pa as PhysAddr, PAGE_SIZE_4K, flags);
+  }
+}
+
+function checkCallback(f: unknown, what: string): void {
+  if (typeof f !== 'function') vmmFail('E_INVALID', `${what} takes a callback function`, `got ${show(f)}`);
+}
+
+function checkOptions(options: unknown): asserts options is VirtualMemoryManagerOptions {
+  if (typeof options !== 'object' || options === null) {
+    vmmFail(
+      'E_INVALID',
+      'VirtualMemoryManager options must be an object { addressSpaces?, layout? }',
+      `got ${show(options)}`,
+    );
+  }
+  const { addressSpaces, layout } = options as { addressSpaces?: unknown; layout?: unknown };
+  if (addressSpaces !== undefined && !(addressSpaces instanceof AddressSpaceAllocator)) {
+    vmmFail(
+      'E_INVALID',
+      'options.addressSpaces must be an AddressSpaceAllocator',
+      `got ${show(addressSpaces)}`,
+    );
+  }
+  if (layout !== undefined && (typeof layout !== 'object' || layout === null)) {
+    vmmFail('E_INVALID', 'options.layout must be an object { mmapBase?, mmapLimit? }', `got ${show(layout)}`);
   }
 }
 

@@ -107,14 +107,14 @@ export class VirtualMemoryMap {
       pm = AddrRange.of(p.start as PhysAddr, p.end) as AddrRange<PhysAddr>;
     }
     checkPermissions(init.permissions);
-    const shared = init.isShared ?? false;
+    const shared = init.isShared === undefined ? false : init.isShared;
     if (typeof shared !== 'boolean')
       vmmFail('E_INVALID', 'isShared must be a boolean', `got ${show(shared)}`);
     const owner = init.owner;
     if (owner !== undefined && (typeof owner !== 'object' || owner === null)) {
       vmmFail('E_INVALID', 'owner must be an object implementing MemoryMappingOps', `got ${show(owner)}`);
     }
-    const vmStart = init.vmStart ?? vm.start;
+    const vmStart = init.vmStart === undefined ? vm.start : init.vmStart;
     if (
       typeof vmStart !== 'number' ||
       !Number.isInteger(vmStart) ||
