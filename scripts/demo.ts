@@ -1,5 +1,5 @@
-// `pnpm start`: a small, real demonstration of the vmkit packages that exist today, printing what it
-// does. (When @vmkit/sim lands, `pnpm start` runs the simulated kernel on its default workload.)
+// `pnpm demo`: a small, real demonstration of the lower vmkit packages (addr, paging, memory-set), printing what it
+// does. (`pnpm start` runs the simulated kernel, which composes every package.)
 //
 // It builds one address space the way a kernel would: @vmkit/addr for the addresses, @vmkit/paging-x86_64
 // for RAM, page tables, the MMU and its TLB, and @vmkit/memory-set for the areas behind mmap / munmap /
