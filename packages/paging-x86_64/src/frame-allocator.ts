@@ -28,6 +28,17 @@ export interface FrameAllocator {
   incRef(frame: PhysAddr): number;
   /** Drops one reference; the frame is freed when the count reaches 0. Returns the new count. */
   decRef(frame: PhysAddr): number;
+  /**
+   * Optional batch form of {@link incRef}: one reference more for each of the first `count` (default
+   * all) frame addresses of `frames`, all or nothing (see `BitmapFrameAllocator.incRefMany`). Callers
+   * fall back to `incRef` per frame when an allocator lacks it.
+   */
+  incRefMany?(frames: ArrayLike<number>, count?: number): void;
+  /**
+   * Optional batch form of {@link decRef}, all or nothing; returns how many frames became free (see
+   * `BitmapFrameAllocator.decRefMany`).
+   */
+  decRefMany?(frames: ArrayLike<number>, count?: number): number;
   /** Drops one reference of each of `count` frames starting at `frame` (a run from allocContiguous). */
   freeContiguous(frame: PhysAddr, count: number): void;
   /** The reference count of a frame (0 when free). */
