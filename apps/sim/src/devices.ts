@@ -111,6 +111,43 @@ export class SimFile {
     return out;
   }
 
+  /**
+   * Copies bytes `[pos, pos + n)` as a reader sees them (a cached page from its frame, others as
+   * stored; bytes past the stored data are left as they are in `out`) into `out` at `outOff`.
+   */
+  readAt(mem: PhysicalMemory, pos: number, out: Uint8Array, outOff: number, n: number): void {
+    let done = 0;
+    while (done < n) {
+      const at = pos + done;
+      const idx = Math.floor(at / PAGE_SIZE_4K);
+      const off = at % PAGE_SIZE_4K;
+      const k = Math.min(PAGE_SIZE_4K - off, n - done);
+      const pa = this.cache.get(idx);
+      if (pa !== undefined) mem.readInto(pa + off, out, outOff + done, k);
+      else out.set(this.data.subarray(at, at + k), outOff + done);
+      done += k;
+    }
+  }
+
+  /**
+   * Stores `bytes` at byte `pos` of the stored data (grown as needed) and of the cached pages they
+   * touch. The size is the caller's to change.
+   */
+  store(mem: PhysicalMemory, pos: number, bytes: Uint8Array): void {
+    this.reserve(pos + bytes.length);
+    this.data.set(bytes, pos);
+    let done = 0;
+    while (done < bytes.length) {
+      const at = pos + done;
+      const idx = Math.floor(at / PAGE_SIZE_4K);
+      const off = at % PAGE_SIZE_4K;
+      const k = Math.min(PAGE_SIZE_4K - off, bytes.length - done);
+      const pa = this.cache.get(idx);
+      if (pa !== undefined) mem.writeBytes(pa + off, bytes.subarray(done, done + k));
+      done += k;
+    }
+  }
+
   /** A cached page or `undefined`. */
   cached(idx: number): PhysAddr | undefined {
     return this.cache.get(idx);

@@ -1139,17 +1139,7 @@ export class Kernel {
 
   private fileBytes(file: SimFile, pos: number, n: number): Uint8Array {
     const out = new Uint8Array(n);
-    let done = 0;
-    while (done < n) {
-      const at = pos + done;
-      const idx = Math.floor(at / PAGE);
-      const off = at % PAGE;
-      const k = Math.min(PAGE - off, n - done);
-      const pa = file.cached(idx);
-      if (pa !== undefined) this.machine.mem.readInto(pa + off, out, done, k);
-      else out.set(file.data.subarray(at, at + k), done);
-      done += k;
-    }
+    file.readAt(this.machine.mem, pos, out, 0, n);
     return out;
   }
 
@@ -1198,19 +1188,8 @@ export class Kernel {
 
   private storeFile(f: SimFile, pos: number, bytes: Uint8Array): void {
     const end = pos + bytes.length;
-    f.reserve(end);
-    f.data.set(bytes, pos);
+    f.store(this.machine.mem, pos, bytes);
     if (end > f.size) f.size = end;
-    let done = 0;
-    while (done < bytes.length) {
-      const at = pos + done;
-      const idx = Math.floor(at / PAGE);
-      const off = at % PAGE;
-      const k = Math.min(PAGE - off, bytes.length - done);
-      const pa = f.cached(idx);
-      if (pa !== undefined) this.machine.mem.writeBytes(pa + off, bytes.subarray(done, done + k));
-      done += k;
-    }
   }
 
   /** fork(2): a copy of the address space (the personality's way), the fds, and the program. */

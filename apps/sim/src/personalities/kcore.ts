@@ -35,7 +35,8 @@ import {
   type Personality,
   type SpaceContext,
 } from '../personality.js';
-import { RangeTags } from './ranges.js';
+import { type AreaTag, RangeTags, tagMapping } from './ranges.js';
+import { dropKernelHalf, machineState, shareKernelHalf } from './shared.js';
 
 const PAGE = 4096;
 
@@ -65,43 +66,15 @@ export class SimFileDevice implements ChanDevice {
     }
     buf.fill(0);
     const n = Math.max(0, Math.min(buf.length, (f.anonymous ? f.data.length : f.size) - offset));
-    this.copyOut(buf, offset, n);
+    f.readAt(this.io.mem, offset, buf, 0, n);
     return buf.length;
-  }
-
-  private copyOut(buf: Uint8Array, offset: number, n: number): void {
-    const f = this.file;
-    let done = 0;
-    while (done < n) {
-      const at = offset + done;
-      const idx = Math.floor(at / PAGE);
-      const off = at % PAGE;
-      const k = Math.min(PAGE - off, n - done);
-      const pa = f.cached(idx);
-      if (pa !== undefined) this.io.mem.readInto(pa + off, buf, done, k);
-      else buf.set(f.data.subarray(at, at + k), done);
-      done += k;
-    }
   }
 
   /** Stores what lies inside the file (bytes past its end are dropped, as Linux drops them). */
   async write(buf: Uint8Array, offset: number): Promise<number> {
     const f = this.file;
     const n = f.anonymous ? buf.length : Math.max(0, Math.min(buf.length, f.size - offset));
-    if (n > 0) {
-      f.reserve(offset + n);
-      f.data.set(buf.subarray(0, n), offset);
-      let done = 0;
-      while (done < n) {
-        const at = offset + done;
-        const idx = Math.floor(at / PAGE);
-        const off = at % PAGE;
-        const k = Math.min(PAGE - off, n - done);
-        const pa = f.cached(idx);
-        if (pa !== undefined) this.io.mem.writeBytes(pa + off, buf.subarray(done, done + k));
-        done += k;
-      }
-    }
+    if (n > 0) f.store(this.io.mem, offset, buf.subarray(0, n));
     return buf.length;
   }
 }
@@ -132,23 +105,9 @@ class KcoreMachine {
   }
 }
 
-function machineOf(ctx: SpaceContext): KcoreMachine {
-  let m = ctx.shared.get('kcore') as KcoreMachine | undefined;
-  if (m === undefined) {
-    m = new KcoreMachine(ctx);
-    ctx.shared.set('kcore', m);
-  }
-  return m;
-}
-
-interface Tag {
-  label?: string;
-  readOnlyFile?: boolean;
-}
-
 /** A process's address space of the `kcore` personality. */
 export class KcoreSpace implements AddressSpace {
-  private readonly tags: RangeTags<Tag>;
+  private readonly tags: RangeTags<AreaTag>;
   /**
    * The page of the fault in progress when it was not present: kcore invalidates the page it installs,
    * but no TLB can hold a translation that was not present (x86 caches none), so no CPU needs a flush.
@@ -158,18 +117,10 @@ export class KcoreSpace implements AddressSpace {
     readonly vm: VmSpace,
     private readonly ctx: SpaceContext,
     private readonly m: KcoreMachine,
-    tags?: RangeTags<Tag>,
+    tags?: RangeTags<AreaTag>,
   ) {
-    this.tags = tags ?? new RangeTags<Tag>();
-    // Share the kernel half of the address space (PML4 entries 256..511).
-    for (let i = 256; i < 512; i++) {
-      const lo = ctx.mem.read32(ctx.kernelRoot + i * 8);
-      const hi = ctx.mem.read32(ctx.kernelRoot + i * 8 + 4);
-      if (lo !== 0 || hi !== 0) {
-        ctx.mem.write32(vm.root + i * 8, lo);
-        ctx.mem.write32(vm.root + i * 8 + 4, hi);
-      }
-    }
+    this.tags = tags ?? new RangeTags<AreaTag>();
+    shareKernelHalf(ctx, vm.root);
     vm.tlb = {
       invalidatePage: (va) => {
         if (va !== this.freshPage) ctx.invalidate(va);
@@ -180,7 +131,7 @@ export class KcoreSpace implements AddressSpace {
 
   /** A new empty space. */
   static create(ctx: SpaceContext): KcoreSpace {
-    const m = machineOf(ctx);
+    const m = machineState(ctx, 'kcore', (c) => new KcoreMachine(c));
     return new KcoreSpace(VmSpace.create(m.vm), ctx, m);
   }
 
@@ -190,13 +141,9 @@ export class KcoreSpace implements AddressSpace {
 
   map(req: MapRequest): Promise<void> {
     const chan = req.file === undefined ? this.m.zero : this.m.chanOf(req.file);
-    const end = req.start + req.len;
-    return this.vm.mmap(req.start, req.len, chan, req.offset, !req.shared, req.prot).then(() => {
-      if (req.label !== undefined) this.tags.set(req.start, end, { label: req.label });
-      else if (req.shared && req.file !== undefined && !req.file.anonymous && !req.mayWrite)
-        this.tags.set(req.start, end, { readOnlyFile: true });
-      else this.tags.cut(req.start, end);
-    });
+    return this.vm
+      .mmap(req.start, req.len, chan, req.offset, !req.shared, req.prot)
+      .then(() => tagMapping(this.tags, req));
   }
 
   unmap(start: VirtAddr, len: number): Promise<void> {
@@ -261,11 +208,7 @@ export class KcoreSpace implements AddressSpace {
   }
 
   destroy(): Promise<void> {
-    const mem = this.ctx.mem;
-    for (let i = 256; i < 512; i++) {
-      mem.write32(this.vm.root + i * 8, 0);
-      mem.write32(this.vm.root + i * 8 + 4, 0);
-    }
+    dropKernelHalf(this.ctx.mem, this.vm.root);
     return this.vm.free().then(() => undefined);
   }
 

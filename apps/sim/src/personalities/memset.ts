@@ -37,6 +37,7 @@ import {
   type Personality,
   type SpaceContext,
 } from '../personality.js';
+import { dropKernelHalf, shareKernelHalf } from './shared.js';
 
 const PAGE = 4096;
 const XD = 0x8000_0000; // PTE_HI_XD
@@ -106,15 +107,7 @@ export class MemsetSpace implements AddressSpace {
     this.frames = ctx.frames;
     this.mapper = new PageMapper(ctx.mem, ctx.frames);
     this.root = this.mapper.root as PhysAddr;
-    // Share the kernel half: copy PML4 entries 256..511.
-    for (let i = 256; i < 512; i++) {
-      const lo = ctx.mem.read32(ctx.kernelRoot + i * 8);
-      const hi = ctx.mem.read32(ctx.kernelRoot + i * 8 + 4);
-      if (lo !== 0 || hi !== 0) {
-        ctx.mem.write32(this.root + i * 8, lo);
-        ctx.mem.write32(this.root + i * 8 + 4, hi);
-      }
-    }
+    shareKernelHalf(ctx, this.root);
     this.mapper.flushHook = (va) => ctx.invalidate(va);
   }
 
@@ -223,10 +216,7 @@ export class MemsetSpace implements AddressSpace {
     if (this.dead) return;
     this.set.clear(this);
     this.settle();
-    for (let i = 256; i < 512; i++) {
-      this.mem.write32(this.root + i * 8, 0);
-      this.mem.write32(this.root + i * 8 + 4, 0);
-    }
+    dropKernelHalf(this.mem, this.root);
     this.mapper.destroy();
     this.dead = true;
   }

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import type { MapRequest } from '../personality.js';
+
 export class RangeTags<T> {
   private starts: number[] = [];
   private ends: number[] = [];
@@ -66,4 +68,22 @@ export class RangeTags<T> {
     c.values = [...this.values];
     return c;
   }
+}
+
+/** What a personality tags ranges with: the area's label, or that a shared file mapping may not be written. */
+export interface AreaTag {
+  label?: string;
+  readOnlyFile?: boolean;
+}
+
+/**
+ * Records the tags of the mapping `req` just made: its label if it has one, else "opened read-only" for a
+ * shared mapping of a stored file without write access; otherwise the range carries no tag.
+ */
+export function tagMapping(tags: RangeTags<AreaTag>, req: MapRequest): void {
+  const end = req.start + req.len;
+  if (req.label !== undefined) tags.set(req.start, end, { label: req.label });
+  else if (req.shared && req.file !== undefined && !req.file.anonymous && !req.mayWrite)
+    tags.set(req.start, end, { readOnlyFile: true });
+  else tags.cut(req.start, end);
 }

@@ -36,7 +36,8 @@ import {
   type Personality,
   type SpaceContext,
 } from '../personality.js';
-import { RangeTags } from './ranges.js';
+import { type AreaTag, RangeTags, tagMapping } from './ranges.js';
+import { machineState } from './shared.js';
 
 const PAGE = 4096;
 const USER = 8; // VirtualMemoryPermission.User; Read/Write/Execute are PROT_READ/WRITE/EXEC's bits
@@ -103,20 +104,6 @@ class ScarletMachine {
   }
 }
 
-function machineOf(ctx: SpaceContext): ScarletMachine {
-  let m = ctx.shared.get('scarlet') as ScarletMachine | undefined;
-  if (m === undefined) {
-    m = new ScarletMachine(ctx);
-    ctx.shared.set('scarlet', m);
-  }
-  return m;
-}
-
-interface Tag {
-  label?: string;
-  readOnlyFile?: boolean;
-}
-
 /** A process's address space of the `scarlet` personality. */
 export class ScarletSpace implements AddressSpace {
   readonly asid: number;
@@ -130,7 +117,7 @@ export class ScarletSpace implements AddressSpace {
     readonly vmm: VirtualMemoryManager,
     private readonly ctx: SpaceContext,
     private readonly m: ScarletMachine,
-    private readonly tags: RangeTags<Tag>,
+    private readonly tags: RangeTags<AreaTag>,
   ) {
     this.asid = vmm.getAsid();
     this.root = vmm.getRootPageTable()!.root;
@@ -141,7 +128,7 @@ export class ScarletSpace implements AddressSpace {
   }
 
   static create(ctx: SpaceContext): ScarletSpace {
-    const m = machineOf(ctx);
+    const m = machineState(ctx, 'scarlet', (c) => new ScarletMachine(c));
     const vmm = new VirtualMemoryManager({ addressSpaces: m.spaces, layout: { mmapLimit: 2 ** 47 } });
     try {
       vmm.setAsid(m.spaces.allocVirtualAddressSpace());
@@ -149,7 +136,7 @@ export class ScarletSpace implements AddressSpace {
       vmm.dispose();
       throw e;
     }
-    return new ScarletSpace(vmm, ctx, m, new RangeTags<Tag>());
+    return new ScarletSpace(vmm, ctx, m, new RangeTags<AreaTag>());
   }
 
   map(req: MapRequest): void {
@@ -166,11 +153,7 @@ export class ScarletSpace implements AddressSpace {
         owner,
       }),
     );
-    const end = req.start + req.len;
-    if (req.label !== undefined) this.tags.set(req.start, end, { label: req.label });
-    else if (req.shared && req.file !== undefined && !req.file.anonymous && !req.mayWrite)
-      this.tags.set(req.start, end, { readOnlyFile: true });
-    else this.tags.cut(req.start, end);
+    tagMapping(this.tags, req);
   }
 
   unmap(start: VirtAddr, len: number): void {
