@@ -4,37 +4,13 @@
 
 import type { VirtAddr } from '@vmkit/addr';
 import { reportMetrics } from '@vmkit/testkit';
-import { MmapAnnotation, type MmapOs, MmapStrategy, TwoLevelMmapper } from '../src/index.js';
+import { MmapAnnotation, MmapStrategy, TwoLevelMmapper } from '../src/index.js';
+import { CountingOs } from './fast-paths.js';
 
 const CHUNK = 0x40_0000;
 const PAGE = 0x1000;
 const TEST = MmapStrategy.TEST;
 const ANNO = MmapAnnotation.space('bench');
-
-/** An OS that only counts calls (the mapper's own cost is what is measured). */
-class CountingOs implements MmapOs {
-  calls = 0;
-  dzmmap(): undefined {
-    this.calls++;
-    return undefined;
-  }
-  dzmmapNoreplace(): undefined {
-    this.calls++;
-    return undefined;
-  }
-  mmapNoreserve(): undefined {
-    this.calls++;
-    return undefined;
-  }
-  mprotect(): undefined {
-    this.calls++;
-    return undefined;
-  }
-  munprotect(): undefined {
-    this.calls++;
-    return undefined;
-  }
-}
 
 // ---- start-up quarantine ---------------------------------------------------------------------------------
 

@@ -6,23 +6,7 @@
  */
 export { BYTE_MAP_DEFAULT_LOG_MAPPABLE_BYTES, ByteMapMmapper, type ByteMapOptions } from './byte-map.js';
 export { ChunkStateMmapper, type StateRun } from './chunk-state.js';
-export {
-  addressToChunksDown,
-  addressToChunksUp,
-  BYTES_IN_CHUNK,
-  BYTES_IN_PAGE,
-  bytesToChunksUp,
-  chunkAlignDown,
-  chunkAlignUp,
-  chunkRangeOf,
-  chunksToAddress,
-  isChunkAligned,
-  LOG_BYTES_IN_CHUNK,
-  LOG_BYTES_IN_PAGE,
-  PAGES_IN_CHUNK,
-  pagesToBytes,
-  pagesToChunksUp,
-} from './constants.js';
+export * from './constants.js';
 export { isMmapperError, MmapperError, MmapperErrorCode } from './errors.js';
 export { type MapOperation, MapState, mapStateName, TRANSITIONS, type Transition } from './map-state.js';
 export { Mmapper } from './mmapper.js';
@@ -35,17 +19,4 @@ export {
   MmapStrategy,
   protectionToNativeFlags,
 } from './strategy.js';
-export {
-  chunkIndexToAddress,
-  inSlabIndex,
-  LOG_MAPPABLE_BYTES,
-  LOG_MMAP_CHUNKS_PER_SLAB,
-  LOG_MMAP_SLAB_BYTES,
-  MAX_SLABS,
-  MMAP_CHUNKS_PER_SLAB,
-  MMAP_SLAB_BYTES,
-  slabAlignDown,
-  slabIndex,
-  slabLimit,
-  TwoLevelMmapper,
-} from './two-level.js';
+export * from './two-level.js';

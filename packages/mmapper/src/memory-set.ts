@@ -14,7 +14,8 @@
 import { AddrRange, PAGE_SIZE_4K, type PhysAddr, type VirtAddr } from '@vmkit/addr';
 import { type MappingBackend, MemoryArea, MemorySet } from '@vmkit/memory-set';
 import type { PageFlags, PageMapper } from '@vmkit/paging-x86_64';
-import type { MmapOs, OsError, OsResult } from './os.js';
+import type { MmapOs, OsResult } from './os.js';
+import { BAD_PAGE_RANGE, isPageRange, osError } from './os-result.js';
 import {
   formatMmapAnnotation,
   type HugePageSupport,
@@ -190,10 +191,9 @@ export class MemorySetOs implements MmapOs {
     anno: MmapAnnotation,
     replace: boolean,
   ): OsResult {
-    if (!validRange(start, bytes))
-      return err('EINVAL', 'start not page-aligned or size not a positive multiple of 4 KiB');
+    if (!isPageRange(start, bytes, true)) return osError('EINVAL', BAD_PAGE_RANGE);
     if (!replace && this.set.overlaps(AddrRange.of(start, (start + bytes) as VirtAddr))) {
-      return err('EEXIST', 'the range overlaps a mapping');
+      return osError('EEXIST', 'the range overlaps a mapping');
     }
     const flags: MmapAreaFlags = Object.freeze({
       prot,
@@ -207,14 +207,13 @@ export class MemorySetOs implements MmapOs {
   }
 
   private reprotect(start: VirtAddr, bytes: number, prot: MmapProtection): OsResult {
-    if (!validRange(start, bytes))
-      return err('EINVAL', 'start not page-aligned or size not a positive multiple of 4 KiB');
+    if (!isPageRange(start, bytes, true)) return osError('EINVAL', BAD_PAGE_RANGE);
     let at: number = start;
     for (const a of this.set.areasIn(start, bytes)) {
       if (a.start > at) break;
       at = a.end;
     }
-    if (at < start + bytes) return err('ENOMEM', 'part of the range is not mapped');
+    if (at < start + bytes) return osError('ENOMEM', 'part of the range is not mapped');
     return this.guard(() =>
       this.set.protect(
         start,
@@ -233,24 +232,7 @@ export class MemorySetOs implements MmapOs {
     } catch (e) {
       const code =
         typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : '';
-      return err(code === 'E_NOMEM' ? 'ENOMEM' : 'EINVAL', e instanceof Error ? e.message : String(e));
+      return osError(code === 'E_NOMEM' ? 'ENOMEM' : 'EINVAL', e instanceof Error ? e.message : String(e));
     }
   }
-}
-
-function err(errno: string, message: string): OsError {
-  return { errno, message };
-}
-
-function validRange(start: number, bytes: number): boolean {
-  return (
-    Number.isInteger(start) &&
-    Number.isInteger(bytes) &&
-    start >= 0 &&
-    bytes > 0 &&
-    start % PAGE_SIZE_4K === 0 &&
-    bytes % PAGE_SIZE_4K === 0 &&
-    start + bytes <= 2 ** 48 &&
-    (start >= 2 ** 47 || start + bytes <= 2 ** 47)
-  );
 }

@@ -7,7 +7,8 @@
  * @packageDocumentation
  */
 import { formatVirtAddr, type VirtAddr } from '@vmkit/addr';
-import type { MmapOs, MmapOsCallName, OsError, OsResult } from './os.js';
+import type { MmapOs, MmapOsCallName, OsResult } from './os.js';
+import { BAD_PAGE_RANGE, isPageRange, osError } from './os-result.js';
 import {
   formatMmapAnnotation,
   type HugePageSupport,
@@ -53,8 +54,6 @@ export interface RecordingOsOptions {
   readonly fail?: (call: Omit<RecordedCall, 'errno'>) => string | undefined;
 }
 
-const PAGE = 0x1000;
-
 /**
  * A fake OS that records every call and models the mappings the calls make. Single-threaded (give each
  * worker its own, or share state through your own `SharedArrayBuffer`).
@@ -79,7 +78,7 @@ export class RecordingOs implements MmapOs {
 
   dzmmapNoreplace(start: VirtAddr, bytes: number, strategy: MmapStrategy, anno: MmapAnnotation): OsResult {
     return this.run('dzmmapNoreplace', start, bytes, strategy.prot, strategy, anno, () => {
-      if (this.overlaps(start, start + bytes)) return err('EEXIST', 'the range overlaps a mapping');
+      if (this.overlaps(start, start + bytes)) return osError('EEXIST', 'the range overlaps a mapping');
       this.insert(start, start + bytes, strategy.prot, false, anno, strategy.hugePage);
       return undefined;
     });
@@ -87,7 +86,7 @@ export class RecordingOs implements MmapOs {
 
   mmapNoreserve(start: VirtAddr, bytes: number, strategy: MmapStrategy, anno: MmapAnnotation): OsResult {
     return this.run('mmapNoreserve', start, bytes, 'NoAccess', strategy, anno, () => {
-      if (this.overlaps(start, start + bytes)) return err('EEXIST', 'the range overlaps a mapping');
+      if (this.overlaps(start, start + bytes)) return osError('EEXIST', 'the range overlaps a mapping');
       this.insert(start, start + bytes, 'NoAccess', true, anno, strategy.hugePage);
       return undefined;
     });
@@ -114,7 +113,7 @@ export class RecordingOs implements MmapOs {
     bytes: number,
     anno: MmapAnnotation = { kind: 'Misc', name: 'vm' },
   ): OsResult {
-    if (!validRange(start, bytes)) return err('EINVAL', 'bad range');
+    if (!isPageRange(start, bytes, false)) return osError('EINVAL', 'bad range');
     this.carve(start, start + bytes);
     this.insert(start, start + bytes, 'ReadWrite', false, anno, 'No');
     return undefined;
@@ -122,7 +121,7 @@ export class RecordingOs implements MmapOs {
 
   /** Removes every mapping in `[start, start + bytes)` (not part of {@link MmapOs}; for tests' clean-up). */
   munmap(start: VirtAddr, bytes: number): OsResult {
-    if (!validRange(start, bytes)) return err('EINVAL', 'bad range');
+    if (!isPageRange(start, bytes, false)) return osError('EINVAL', 'bad range');
     this.carve(start, start + bytes);
     return undefined;
   }
@@ -171,9 +170,8 @@ export class RecordingOs implements MmapOs {
     };
     let r: OsResult;
     const injected = this.failHook?.(rec);
-    if (injected !== undefined) r = err(injected, 'injected failure');
-    else if (!validRange(start, bytes))
-      r = err('EINVAL', 'start not page-aligned or size not a positive multiple of 4 KiB');
+    if (injected !== undefined) r = osError(injected, 'injected failure');
+    else if (!isPageRange(start, bytes, false)) r = osError('EINVAL', BAD_PAGE_RANGE);
     else r = act();
     this.calls.push({ ...rec, errno: r?.errno });
     return r;
@@ -205,7 +203,7 @@ export class RecordingOs implements MmapOs {
       if (r.start > at) break;
       at = r.end;
     }
-    if (at < end) return err('ENOMEM', `${formatVirtAddr(at as VirtAddr)} is not mapped`);
+    if (at < end) return osError('ENOMEM', `${formatVirtAddr(at as VirtAddr)} is not mapped`);
     const pieces = this.carve(start, end);
     const i = this.firstEndingAfter(start);
     this.map.splice(i, 0, ...pieces.map((p) => ({ ...p, prot })));
@@ -253,20 +251,4 @@ export class RecordingOs implements MmapOs {
     const r = this.map[this.firstEndingAfter(addr)];
     return r !== undefined && r.start <= addr ? r : undefined;
   }
-}
-
-function err(errno: string, message: string): OsError {
-  return { errno, message };
-}
-
-function validRange(start: number, bytes: number): boolean {
-  return (
-    Number.isInteger(start) &&
-    Number.isInteger(bytes) &&
-    start >= 0 &&
-    bytes > 0 &&
-    start % PAGE === 0 &&
-    bytes % PAGE === 0 &&
-    start + bytes <= 2 ** 48
-  );
 }

@@ -4,7 +4,7 @@
 
 import { PerformanceObserver } from 'node:perf_hooks';
 import { physAddr, virtAddr, virtAddrFromBits } from '@vmkit/addr';
-import { bestNs, reportMetrics } from '@vmkit/testkit';
+import { bestNs, reportMetrics, seededRandom } from '@vmkit/testkit';
 import {
   ACCESS_READ,
   ACCESS_USER,
@@ -22,18 +22,6 @@ const LOOP = 1 << 20;
 /** Timed windows per loop in each ratio (see `interleavedBest`). */
 const ROUNDS = 200;
 
-/** A small fast PRNG (mulberry32) with a fixed seed: the same addresses every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A user address space with `pages` 4 KiB pages aliased onto DATA_FRAMES frames. With `scatter` > 1
  * the pages are a random set of `pages` distinct pages out of `pages * scatter` consecutive ones (a
@@ -45,7 +33,7 @@ function space(pages: number, tlbSize = DEFAULT_TLB_SIZE, scatter = 1) {
   // (Zero-filled memory hid a bug: a read's result merged with a tagged FAULT, so every value that
   // is not a Smi was boxed in a fresh HeapNumber, hit or miss.)
   const words = mem.flat32!;
-  const r32 = rng(7);
+  const r32 = seededRandom(7);
   for (let w = DATA_BASE / 4; w < DATA_BASE / 4 + DATA_FRAMES * 1024; w++)
     words[w] = Math.floor(r32() * 4294967296);
   const frames = new BitmapFrameAllocator(mem, { start: 64 << 20 });
@@ -53,7 +41,7 @@ function space(pages: number, tlbSize = DEFAULT_TLB_SIZE, scatter = 1) {
   const va0 = 0x4000_0000;
   const chosen = new Float64Array(pages);
   if (scatter > 1) {
-    const r = rng(99);
+    const r = seededRandom(99);
     const region = pages * scatter;
     const taken = new Uint8Array(region);
     for (let n = 0; n < pages; ) {
@@ -81,7 +69,7 @@ function space(pages: number, tlbSize = DEFAULT_TLB_SIZE, scatter = 1) {
 function addresses(n: number, set: { va0: number; chosen: Float64Array }, seed = 12345) {
   const vas = new Float64Array(n);
   const pas = new Float64Array(n);
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const pages = set.chosen.length;
   for (let i = 0; i < n; i++) {
     const k = Math.floor(r() * pages);
@@ -269,7 +257,7 @@ function interleavedBest(fns: Array<(start: number) => void>, rounds: number): n
       mapper.map(virtAddrFromBits(K + p * 4096), physAddr(DATA_BASE + p * 4096), 4096, flags);
       mapper.map(virtAddrFromBits(K + (p + size2) * 4096), physAddr(DATA_BASE + p * 4096), 4096, flags);
     }
-    const r = rng(4242);
+    const r = seededRandom(4242);
     for (let i = 0; i < 4096; i++) {
       const q = i & 3;
       const p = i & 15;
@@ -346,7 +334,7 @@ function interleavedBest(fns: Array<(start: number) => void>, rounds: number): n
   const SPEC_MEM = 64 << 20;
   const mem = new PhysicalMemory(SPEC_MEM);
   const words = mem.flat32!;
-  const r32 = rng(11);
+  const r32 = seededRandom(11);
   for (let w = 0; w < (16 << 20) / 4; w++) words[w] = Math.floor(r32() * 4294967296);
   const frames = new BitmapFrameAllocator(mem, { start: 32 << 20 });
   const mapper = new PageMapper(mem, frames);
@@ -356,7 +344,7 @@ function interleavedBest(fns: Array<(start: number) => void>, rounds: number): n
   const N = 1 << 16;
   const vas = new Float64Array(N);
   const pas = new Float64Array(N);
-  const r = rng(31337);
+  const r = seededRandom(31337);
   for (let i = 0; i < N; i++) {
     const n = Math.floor(r() * 4096);
     const off = Math.floor(r() * 1024) * 4;
