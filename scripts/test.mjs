@@ -10,6 +10,9 @@ const args = [
   '--output-logs=full',
   '--log-order=grouped',
   '--continue',
+  // two packages' suites at a time: each vitest already uses every core, and a 2-core CI machine running
+  // all eight at once stretched single tests 10x
+  '--concurrency=2',
   ...process.argv.slice(2),
 ];
 const child = spawn('pnpm', ['exec', ...args], {
