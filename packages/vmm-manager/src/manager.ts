@@ -10,7 +10,7 @@ import {
   type PhysAddr,
   type VirtAddr,
 } from '@vmkit/addr';
-import { type AreaIndex, BlockIndex, MemoryArea, MemorySet } from '@vmkit/memory-set';
+import { BlockIndex, MemoryArea, MemorySet } from '@vmkit/memory-set';
 import type { PageMapper } from '@vmkit/paging-x86_64';
 import { AddressSpaceAllocator, checkAsid } from './address-spaces.js';
 import { MapBackend, type PendingDrop, type PendingSink, PROTECT_MARK } from './backend.js';
@@ -63,7 +63,7 @@ type Area = MemoryArea<number, PendingSink, VirtAddr, MapBackend>;
 
 /** The state shared by every handle of one address space (the seed's `Arc<RwLock<InnerVmm>>`). */
 class VmmState implements PendingSink {
-  readonly index: AreaIndex<Area>;
+  readonly index: BlockIndex<Area>;
   readonly set: MemorySet<number, PendingSink, VirtAddr, MapBackend>;
   readonly spaces: AddressSpaceAllocator | undefined;
   readonly mmapLimit: number;
@@ -80,14 +80,14 @@ class VmmState implements PendingSink {
 
   constructor(options: VirtualMemoryManagerOptions) {
     checkOptions(options);
-    let index: AreaIndex<Area> | undefined;
+    let index: BlockIndex<Area> | undefined;
     // memory-set is the one interval container; the manager keeps a handle on the set's own ordered
     // index for read-only range queries (lower / forEachFrom), which the set does not expose (yet).
     this.set = new MemorySet<number, PendingSink, VirtAddr, MapBackend>({
       merge: false, // maps merge only in coalesceMemoryMaps, as in the seed
       index: <V extends { start: number; end: number }>() => {
         const i = new BlockIndex<V>();
-        index = i as unknown as AreaIndex<Area>;
+        index = i as unknown as BlockIndex<Area>;
         return i;
       },
     });
@@ -346,13 +346,7 @@ export class VirtualMemoryManager implements Disposable {
     // The domain test inline (addr's checkVirtAddr, a call through an imported binding, only to throw).
     if (!(typeof vaddr === 'number' && vaddr >= 0 && vaddr < VIRT_END && Number.isInteger(vaddr)))
       checkVirtAddr(vaddr);
-    const area = s.index.find(vaddr);
-    if (area === undefined) return undefined;
-    const map = viewOf(area);
-    s.cStart = area.start;
-    s.cEnd = area.end;
-    s.cMap = map;
-    return map;
+    return searchMiss(s, vaddr);
   }
 
   /**
@@ -1082,6 +1076,26 @@ export class VirtualMemoryManager implements Disposable {
 /** Where a built view is kept on a memory-set area (areas are immutable: a view never goes stale). */
 const VIEW: unique symbol = Symbol('vmm-manager: the VirtualMemoryMap of this area');
 type ViewedArea = Area & { [VIEW]?: VirtualMemoryMap };
+
+/**
+ * `searchMemoryMap` past its cache (kept out of it so that the hit path stays small enough to inline).
+ * Containment and the cache bounds come from the index's own arrays and the map from the entry's tag:
+ * the area object is never read here, which at 100,000 maps is a cache miss the search does not need.
+ */
+function searchMiss(s: VmmState, vaddr: number): VirtualMemoryMap | undefined {
+  const index = s.index;
+  const pos = index.locate(vaddr);
+  if (pos < 0) return undefined;
+  let map = index.tagAt(pos) as VirtualMemoryMap | undefined;
+  if (map === undefined) {
+    map = viewOf(index.valueAt(pos));
+    index.setTagAt(pos, map);
+  }
+  s.cStart = index.startAt(pos);
+  s.cEnd = index.endAt(pos);
+  s.cMap = map;
+  return map;
+}
 
 /**
  * The map of an area, built once per area and kept on the area object itself: the search path then

@@ -1,7 +1,7 @@
 import type { AreaIndex, Span } from '../area-index.js';
 
 /** A block holds at most this many spans; a full block splits in two. */
-const BLOCK_MAX = 256;
+const BLOCK_MAX = 256; // positions (locate) pack a block number and a slot as bi * 256 + i: keep in step
 /** A block this small after a delete merges with a neighbour when the two fit in 3/4 of a block. */
 const BLOCK_MIN = BLOCK_MAX >> 2;
 
@@ -11,6 +11,8 @@ class Block<V> {
   readonly starts = new Float64Array(BLOCK_MAX);
   readonly ends = new Float64Array(BLOCK_MAX);
   readonly vals: (V | undefined)[] = new Array<V | undefined>(BLOCK_MAX).fill(undefined);
+  /** Each span's tag ({@link BlockIndex.setTagAt}), beside `vals`; built on the first tag set in the block. */
+  tags: unknown[] | null = null;
   /**
    * Longest gap before a span of this block (the first one's measured from the previous block's end;
    * none for the first block).
@@ -78,6 +80,52 @@ export class BlockIndex<V extends Span> implements AreaIndex<V> {
     return addr < (b.ends[i] as number) ? b.vals[i] : undefined;
   }
 
+  /**
+   * The position of the span holding `addr` (`start ≤ addr < end`), or -1: {@link find} without reading
+   * the span. A position is valid until the next insert, delete or clear; read it with {@link startAt},
+   * {@link endAt}, {@link valueAt} and {@link tagAt}, which read only the index's own arrays (at 100,000
+   * spans, reading the span object itself is one more cache miss).
+   */
+  locate(addr: number): number {
+    const bi = this.blockOf(addr, true);
+    if (bi < 0) return -1;
+    const b = this.blocks[bi] as Block<V>;
+    const i = bound(b.starts, b.n, addr, true) - 1;
+    return addr < (b.ends[i] as number) ? bi * BLOCK_MAX + i : -1;
+  }
+
+  /** Start of the span at `pos` (from {@link locate}). */
+  startAt(pos: number): number {
+    return (this.blocks[pos >> 8] as Block<V>).starts[pos & 255] as number;
+  }
+
+  /** End of the span at `pos` (from {@link locate}). */
+  endAt(pos: number): number {
+    return (this.blocks[pos >> 8] as Block<V>).ends[pos & 255] as number;
+  }
+
+  /** The span at `pos` (from {@link locate}). */
+  valueAt(pos: number): V {
+    return (this.blocks[pos >> 8] as Block<V>).vals[pos & 255] as V;
+  }
+
+  /**
+   * The tag of the span at `pos` (from {@link locate}): a value the caller attached with
+   * {@link setTagAt}, `undefined` until then. A tag belongs to its entry: inserting a span starts it
+   * untagged, and it goes with the span's deletion, so a tag never outlives the span object it was set for.
+   */
+  tagAt(pos: number): unknown {
+    const t = (this.blocks[pos >> 8] as Block<V>).tags;
+    return t === null ? undefined : t[pos & 255];
+  }
+
+  /** Attaches `tag` to the span at `pos` (from {@link locate}); see {@link tagAt}. */
+  setTagAt(pos: number, tag: unknown): void {
+    const b = this.blocks[pos >> 8] as Block<V>;
+    if (b.tags === null) b.tags = new Array<unknown>(BLOCK_MAX).fill(undefined);
+    b.tags[pos & 255] = tag;
+  }
+
   lower(addr: number): V | undefined {
     const bi = this.blockOf(addr, false);
     if (bi < 0) return undefined;
@@ -109,6 +157,11 @@ export class BlockIndex<V extends Span> implements AreaIndex<V> {
     b.ends.copyWithin(i + 1, i, b.n);
     const vals = b.vals;
     for (let j = b.n; j > i; j--) vals[j] = vals[j - 1];
+    const tags = b.tags;
+    if (tags !== null) {
+      for (let j = b.n; j > i; j--) tags[j] = tags[j - 1];
+      tags[i] = undefined;
+    }
     b.starts[i] = start;
     b.ends[i] = v.end;
     vals[i] = v;
@@ -129,8 +182,11 @@ export class BlockIndex<V extends Span> implements AreaIndex<V> {
     b.ends.copyWithin(i, i + 1, b.n);
     const vals = b.vals;
     for (let j = i; j < b.n - 1; j++) vals[j] = vals[j + 1];
+    const tags = b.tags;
+    if (tags !== null) for (let j = i; j < b.n - 1; j++) tags[j] = tags[j + 1];
     b.n--;
     vals[b.n] = undefined;
+    if (tags !== null) tags[b.n] = undefined;
     this.count--;
     this.touch(bi);
     if (b.n === 0) this.removeBlock(bi);
@@ -302,6 +358,15 @@ export class BlockIndex<V extends Span> implements AreaIndex<V> {
       r.vals[j - half] = b.vals[j];
       b.vals[j] = undefined;
     }
+    const tags = b.tags;
+    if (tags !== null) {
+      const rt = new Array<unknown>(BLOCK_MAX).fill(undefined);
+      for (let j = half; j < b.n; j++) {
+        rt[j - half] = tags[j];
+        tags[j] = undefined;
+      }
+      r.tags = rt;
+    }
     r.n = b.n - half;
     b.n = half;
     this.insertBlock(bi + 1, r);
@@ -326,6 +391,12 @@ export class BlockIndex<V extends Span> implements AreaIndex<V> {
     a.starts.set(c.starts.subarray(0, c.n), a.n);
     a.ends.set(c.ends.subarray(0, c.n), a.n);
     for (let j = 0; j < c.n; j++) a.vals[a.n + j] = c.vals[j];
+    if (c.tags !== null) {
+      if (a.tags === null) a.tags = new Array<unknown>(BLOCK_MAX).fill(undefined);
+      for (let j = 0; j < c.n; j++) a.tags[a.n + j] = c.tags[j];
+    } else if (a.tags !== null) {
+      for (let j = 0; j < c.n; j++) a.tags[a.n + j] = undefined;
+    }
     a.n += c.n;
     this.removeBlock(right);
     this.touch(left);

@@ -145,3 +145,100 @@ describe('BlockIndex gap search stays exact as spans come and go (the lazily ref
     expect(idx.size).toBe(n);
   }, 30_000);
 });
+
+describe('BlockIndex positions and tags (locate / startAt / endAt / valueAt / tagAt / setTagAt)', () => {
+  it('locate agrees with find, and a tag stays with the span it was set for', { timeout: 60_000 }, () => {
+    fc.assert(
+      fc.property(fc.array(cmdArb, { minLength: 2000, maxLength: 4000 }), (cmds) => {
+        const idx = new BlockIndex<Span>();
+        const ref: (Span | undefined)[] = new Array(SLOTS).fill(undefined);
+        const tagged = new Set<Span>();
+        for (const c of cmds) {
+          if (c.kind === 'ins') {
+            if (ref[c.slot] !== undefined) continue;
+            const s = { start: c.slot * SLOT, end: c.slot * SLOT + c.len };
+            ref[c.slot] = s;
+            idx.insert(s);
+            const pos = idx.locate(s.start);
+            expect(idx.valueAt(pos)).toBe(s);
+            expect(idx.tagAt(pos)).toBeUndefined(); // a new entry starts untagged
+            if (c.len % 2 === 0) {
+              idx.setTagAt(pos, { of: s });
+              tagged.add(s);
+            }
+          } else if (c.kind === 'del') {
+            const s = ref[c.slot];
+            if (s === undefined) continue;
+            ref[c.slot] = undefined;
+            tagged.delete(s);
+            expect(idx.delete(s.start)).toBe(true);
+          } else {
+            const holder = idx.find(c.addr);
+            const pos = idx.locate(c.addr);
+            if (holder === undefined) {
+              expect(pos).toBe(-1);
+              continue;
+            }
+            expect(idx.valueAt(pos)).toBe(holder);
+            expect(idx.startAt(pos)).toBe(holder.start);
+            expect(idx.endAt(pos)).toBe(holder.end);
+            const tag = idx.tagAt(pos) as { of: Span } | undefined;
+            if (tagged.has(holder)) expect(tag?.of).toBe(holder);
+            else expect(tag).toBeUndefined();
+            idx.setTagAt(pos, { of: holder });
+            tagged.add(holder);
+          }
+        }
+        // every live tag is still beside its span after all the splits and merges
+        for (const s of ref) {
+          if (s === undefined) continue;
+          const tag = idx.tagAt(idx.locate(s.start)) as { of: Span } | undefined;
+          if (tagged.has(s)) expect(tag?.of).toBe(s);
+          else expect(tag).toBeUndefined();
+        }
+      }),
+      { numRuns: 25, seed: 1211 },
+    );
+  });
+
+  it('tags survive block splits and merges, also with untagged blocks', () => {
+    const idx = new BlockIndex<Span>();
+    const spans: Span[] = [];
+    for (let k = 0; k < 3000; k++) {
+      const s = { start: k * SLOT, end: k * SLOT + 1 + (k % SLOT) };
+      spans.push(s);
+      idx.insert(s);
+    }
+    // tags on every third span of the first half only: the later blocks never build their tag arrays
+    const tagged = new Set<Span>();
+    for (let k = 0; k < 1500; k += 3) {
+      idx.setTagAt(idx.locate(spans[k]!.start), { of: spans[k] });
+      tagged.add(spans[k]!);
+    }
+    const live = new Set(spans);
+    const verify = () => {
+      for (const s of live) {
+        const pos = idx.locate(s.start);
+        expect(idx.valueAt(pos)).toBe(s);
+        const tag = idx.tagAt(pos) as { of: Span } | undefined;
+        if (tagged.has(s)) expect(tag?.of).toBe(s);
+        else expect(tag).toBeUndefined();
+      }
+    };
+    // delete 7 of every 8 spans, interleaved over the whole range: blocks shrink below a quarter and merge
+    for (let r = 1; r < 8; r++) {
+      for (let k = r; k < 3000; k += 8) {
+        expect(idx.delete(spans[k]!.start)).toBe(true);
+        live.delete(spans[k]!);
+        tagged.delete(spans[k]!);
+      }
+      verify();
+    }
+    // refill: new entries in the merged blocks start untagged
+    for (let k = 1; k < 3000; k += 8) {
+      idx.insert(spans[k]!);
+      live.add(spans[k]!);
+    }
+    verify();
+  });
+});
