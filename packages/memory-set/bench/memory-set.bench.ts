@@ -10,39 +10,17 @@ import {
   type AreaIndexFactory,
   BlockIndex,
   BTreeIndex,
-  type MappingBackend,
   MemoryArea,
   MemorySet,
   SortedArrayIndex,
 } from '../src/index.js';
+import { NullBackend } from './null-backend.js';
 
 const PAGE = 0x1000;
 const STRIDE = 4 * PAGE; // area k covers [k * STRIDE, k * STRIDE + 2 pages)
 
-/** A backend that maps nothing: measures the set alone. */
-class NullBackend implements MappingBackend<number, null, number> {
-  readonly pageSize = PAGE;
-  map(): boolean {
-    return true;
-  }
-  unmap(): boolean {
-    return true;
-  }
-  protect(): boolean {
-    return true;
-  }
-  split(): NullBackend {
-    return new NullBackend();
-  }
-  shrinkLeft(): void {}
-  shrinkRight(): void {}
-  clone(): NullBackend {
-    return new NullBackend();
-  }
-}
-
-type BSet = MemorySet<number, null, number, NullBackend>;
-const backend = new NullBackend();
+type BSet = MemorySet<number, null, number, NullBackend<number>>;
+const backend = new NullBackend<number>(PAGE);
 
 function build(n: number, index: AreaIndexFactory): BSet {
   const set: BSet = new MemorySet({ index });

@@ -12,35 +12,15 @@ import { AddrRange, PAGE_SIZE_4K, type VirtAddr, virtAddr } from '@vmkit/addr';
 import { BitmapFrameAllocator, type PageFlags, PageMapper, PhysicalMemory } from '@vmkit/paging-x86_64';
 import { bestNs, reportMetrics } from '@vmkit/testkit';
 import { AllocBackend, handlePageFault } from '../src/backends/index.js';
-import { type MappingBackend, MemoryArea, MemorySet } from '../src/index.js';
+import { MemoryArea, MemorySet } from '../src/index.js';
+import { NullBackend } from './null-backend.js';
 
 const PAGE = 0x1000;
 const STRIDE = 4 * PAGE;
 const BASE = 0x1000_0000;
 
-class NullBackend implements MappingBackend<number, null, VirtAddr> {
-  readonly pageSize = PAGE;
-  map(): boolean {
-    return true;
-  }
-  unmap(): boolean {
-    return true;
-  }
-  protect(): boolean {
-    return true;
-  }
-  split(): NullBackend {
-    return new NullBackend();
-  }
-  shrinkLeft(): void {}
-  shrinkRight(): void {}
-  clone(): NullBackend {
-    return new NullBackend();
-  }
-}
-
-type NSet = MemorySet<number, null, VirtAddr, NullBackend>;
-const nb = new NullBackend();
+type NSet = MemorySet<number, null, VirtAddr, NullBackend<VirtAddr>>;
+const nb = new NullBackend<VirtAddr>(PAGE);
 
 function build(n: number): NSet {
   const set: NSet = new MemorySet();

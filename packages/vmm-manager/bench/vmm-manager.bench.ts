@@ -6,7 +6,7 @@
 import type { PhysAddr, VirtAddr } from '@vmkit/addr';
 import { MemoryArea, MemorySet } from '@vmkit/memory-set';
 import { BitmapFrameAllocator, Mmu, PageMapper, PhysicalMemory } from '@vmkit/paging-x86_64';
-import { reportMetrics } from '@vmkit/testkit';
+import { reportMetrics, seededRandom } from '@vmkit/testkit';
 import {
   AddressSpaceAllocator,
   VirtualMemoryPermission as P,
@@ -16,17 +16,6 @@ import {
 
 const PAGE = 4096;
 const RW = P.Read | P.Write | P.User;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function nowNs(): number {
   return Number(process.hrtime.bigint());
@@ -66,7 +55,7 @@ function manyMaps(n: number): VirtualMemoryManager {
 
 /** Random addresses inside the maps (inside different maps almost always: every search misses the cache). */
 function addrsFor(n: number, count: number): Float64Array {
-  const r = rng(n);
+  const r = seededRandom(n);
   const out = new Float64Array(count);
   for (let k = 0; k < count; k++) out[k] = BASE + 2 * Math.floor(r() * n) * PAGE + Math.floor(r() * PAGE);
   return out;

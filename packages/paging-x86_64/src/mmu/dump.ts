@@ -291,18 +291,8 @@ function checkText(text: unknown, what: string): asserts text is string {
     fail('E_INVALID', `${what} text ${describeValue(text)} is not a string`, { text });
 }
 
-/** The flags of an `info pg` line (the entry's own bits). */
-export interface InfoPgFlags {
-  xd: boolean;
-  global: boolean;
-  /** S: PS, a large leaf. */
-  large: boolean;
-  dirty: boolean;
-  accessed: boolean;
-  cacheDisable: boolean;
-  writeThrough: boolean;
-  user: boolean;
-  writable: boolean;
+/** The flags of an `info pg` line (the entry's own bits): those of `info tlb` and P. */
+export interface InfoPgFlags extends InfoTlbFlags {
   present: boolean;
 }
 
